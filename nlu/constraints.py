@@ -1,0 +1,318 @@
+"""Text -> constraints: what a shopper asked for, in the catalog's own values.
+
+``parse("red casual shoes for my wife under 80 dollars, not Nike", vocab)`` gives
+article_type=Casual Shoes, color=Red, gender=Women, max_price=80, brand excluded: Nike. The same
+function serves the batch search and the conversation, so the two never disagree.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Iterable
+
+from nlu.vocabulary import FIELDS, Entry, Vocabulary, normalise
+
+FIELD_PRIORITY = {f: i for i, f in enumerate(
+    ("article_type", "color", "gender", "brand", "usage", "sub_category", "master_category"))}
+
+# ------------------------------------------------------------------------------------ prices
+_CUR = r"(?:\$|usd|us\$|dollars?|bucks?|€|eur|euros?|£|gbp|pounds?|rs\.?|inr|rupees?)"
+_NUM = r"(\d+(?:[.,]\d+)?k?)"
+_AMT = rf"(?:{_CUR}\s*)?{_NUM}(?:\s*{_CUR})?"
+_PRICE_PATTERNS: list[tuple[str, str]] = [
+    ("range", rf"\b(?:between|from)\s+{_AMT}\s+(?:and|to|-)\s+{_AMT}"),
+    ("range", rf"(?:{_CUR}\s*{_NUM}\s*(?:-|to|–)\s*(?:{_CUR}\s*)?{_NUM}|{_NUM}\s*(?:-|to|–)\s*{_NUM}\s*{_CUR})"),
+    ("max", rf"\b(?:under|below|beneath|less than|lower than|cheaper than|max(?:imum)?|at most|up to|upto|"
+            rf"no more than|not more than|not over|within|budget of|budget is|budget)\s*(?:of\s+)?{_AMT}"),
+    ("max", rf"(?:<=?|≤)\s*{_AMT}"),
+    ("max", rf"{_AMT}\s+(?:or less|or under|or below|and under|and below|max|tops|at most)\b"),
+    ("min", rf"\b(?:over|above|more than|greater than|at least|min(?:imum)?|starting at|no less than|"
+            rf"pricier than)\s*{_AMT}"),
+    ("min", rf"(?:>=?|≥)\s*{_AMT}"),
+    ("min", rf"{_AMT}\s*(?:or more|or above|and up|and above|plus|\+)(?=\s|$|[,.!?])"),
+    ("around", rf"\b(?:around|about|approximately|approx\.?|roughly|near|close to|~)\s*{_AMT}"),
+    ("around", rf"(?:{_CUR}\s*{_NUM}|{_NUM}\s*{_CUR})"),
+]
+_CHEAP = re.compile(r"\b(cheap|cheaper|cheapest|inexpensive|affordable|budget|low[- ]cost|low[- ]priced|"
+                    r"bargain|economical|value for money|on a budget|not too expensive)\b")
+_PRICEY = re.compile(r"\b(expensive|pricey|premium|luxury|luxurious|high[- ]end|designer|upmarket|"
+                     r"more expensive|fancy)\b")
+
+_UNITS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_NUMWORD = re.compile(r"(?i)\b(?:(?:a|one|two|three|four|five)\s+hundred(?:\s+and)?\s*)?(?:(?:" + "|".join(_TENS) +
+                      r")(?:[\s-](?:one|two|three|four|five|six|seven|eight|nine))?|(?:" + "|".join(_UNITS) +
+                      r"))\b|\b(?:a|one|two|three|four|five)\s+hundred\b")
+
+
+def _words_to_number(phrase: str) -> int:
+    total, current = 0, 0
+    for w in re.split(r"[\s-]+", phrase):
+        if w in ("a",):
+            current = 1
+        elif w in _UNITS:
+            current += _UNITS[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w == "hundred":
+            total += max(current, 1) * 100
+            current = 0
+    return total + current
+
+
+def _numbers_from_words(text: str) -> str:
+    """'under fifty dollars' -> 'under 50 dollars' (only where a price word is near)."""
+    if not re.search(rf"{_CUR}|under|below|over|above|less|more|between|around|budget", text, re.I):
+        return text
+    def repl(m: re.Match) -> str:
+        word = m.group(0)
+        if word.strip().lower() in ("a", "one"):
+            return word
+        return str(_words_to_number(word.lower())).ljust(len(word))
+    return _NUMWORD.sub(repl, text)
+
+
+def _amount(s: str) -> float:
+    s = s.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?k?", s) else s.replace(",", ".")
+    mult = 1000.0 if s.endswith("k") else 1.0
+    return float(s.rstrip("k")) * mult
+
+
+# ------------------------------------------------------------------------------------ negation
+_NEGATORS = {"not", "no", "non", "without", "except", "excluding", "avoid", "never", "nothing", "none",
+             "dont", "don't", "hate", "minus", "exclude", "anything but", "other than", "but not",
+             "rather than", "instead of", "isn't", "aren't", "nor", "neither"}
+_NEG_MULTI = ("anything but", "other than", "but not", "rather than", "instead of", "no more", "don't want",
+              "do not want", "dont want", "not in", "not a", "no more of")
+_CONJ = {"or", "and", ",", "nor", "/", "&", "a", "an", "the", "in", "any", "color", "colour", "colours",
+         "colors"}
+
+STOPWORDS = set("""a an the i im i'm me my we our you your for of in on at to with and or but some any
+looking look search searching find finding show showing want wanted need needing give get buy buying
+please pls like would could can do does is are am it its this that these those something thing things
+one ones kind sort type pair pairs maybe also just really very so too which what where who how there
+here good nice new style styles item items product products shop shopping store see got have has let
+lets let's gift present hey hi hello same similar but instead version anything else exactly just
+other""".split())
+
+
+# ------------------------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class Constraint:
+    """One attribute the shopper named (or excluded)."""
+
+    field: str  # article_type, color, gender, brand, usage, sub_category, master_category
+    values: tuple[str, ...]  # accepted catalog values, preferred first
+    negated: bool = False
+    surface: str = ""  # the words that named it
+    source: str = "text"  # text, fuzzy (a near miss of a known word), photo, dialogue
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["values"] = list(self.values)
+        return d
+
+
+@dataclass
+class ParsedQuery:
+    """Everything understood in one request."""
+
+    text: str
+    constraints: list[Constraint] = field(default_factory=list)
+    min_price: float | None = None
+    max_price: float | None = None
+    price_pref: str | None = None  # "low" (cheap) or "high" (premium)
+    residual: str = ""  # content words not used by any constraint (style, material, ...)
+
+    def wanted(self, fld: str) -> tuple[str, ...]:
+        """Accepted values for a field (union over positive constraints), preferred first."""
+        vals: list[str] = []
+        for c in self.constraints:
+            if c.field == fld and not c.negated:
+                vals.extend(v for v in c.values if v not in vals)
+        return tuple(vals)
+
+    def excluded(self, fld: str) -> set[str]:
+        return {v for c in self.constraints if c.field == fld and c.negated for v in c.values[:1]}
+
+    def is_empty(self) -> bool:
+        return not self.constraints and self.min_price is None and self.max_price is None and not self.price_pref
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "constraints": [c.to_dict() for c in self.constraints],
+                "min_price": self.min_price, "max_price": self.max_price,
+                "price_pref": self.price_pref, "residual": self.residual}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ParsedQuery":
+        cons = [Constraint(c["field"], tuple(c["values"]), c.get("negated", False), c.get("surface", ""),
+                           c.get("source", "text")) for c in d.get("constraints", [])]
+        return cls(d.get("text", ""), cons, d.get("min_price"), d.get("max_price"), d.get("price_pref"),
+                   d.get("residual", ""))
+
+
+# ------------------------------------------------------------------------------------ parser
+def edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (adjacent transpositions count as one edit)."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+class ConstraintParser:
+    """Finds catalog values, prices and negations in free text, using a Vocabulary."""
+
+    def __init__(self, vocab: Vocabulary, fuzzy: bool = True) -> None:
+        self.vocab = vocab
+        self.fuzzy = fuzzy
+        self._by_phrase: dict[tuple[str, ...], list[Entry]] = {}
+        for e in vocab.entries:
+            self._by_phrase.setdefault(tuple(_tokens(e.phrase)), []).append(e)
+        for lst in self._by_phrase.values():
+            lst.sort(key=lambda e: FIELD_PRIORITY.get(e.field, 99))
+        self._max_len = max((len(k) for k in self._by_phrase), default=1)
+        self._fuzzy_words = {k[0]: v for k, v in self._by_phrase.items()
+                             if len(k) == 1 and len(k[0]) >= 4 and v[0].field in ("article_type", "color")}
+
+    def parse(self, text: str) -> ParsedQuery:
+        """Parse one request. Never raises on odd input; unknown words end up in ``residual``."""
+        text = (text or "").strip()
+        q = ParsedQuery(text=text)
+        cased = _numbers_from_words(text.replace("\u2019", "'").replace("\u2018", "'"))
+        cased = self._parse_prices(cased, q)
+        for pattern, pref in ((_CHEAP, "low"), (_PRICEY, "high")):
+            for m in pattern.finditer(cased.lower()):
+                q.price_pref = q.price_pref or pref
+                cased = _blank(cased, m)
+        cased_toks = _tokens(normalise_keep_case(cased))
+        toks = [t.lower() for t in cased_toks]
+        used = [False] * len(toks)
+        found: list[tuple[int, int, Constraint]] = []
+        i = 0
+        while i < len(toks):
+            hit = self._match_at(toks, i, cased_toks)
+            if hit is None:
+                i += 1
+                continue
+            n, entry, source = hit
+            found.append((i, i + n, Constraint(entry.field, entry.values, False, " ".join(toks[i:i + n]), source)))
+            for j in range(i, i + n):
+                used[j] = True
+            i += n
+        found = self._apply_negation(toks, found)
+        q.constraints = _dedupe([c for _, _, c in found])
+        q.residual = " ".join(t for t, u in zip(toks, used)
+                              if not u and t not in STOPWORDS and t not in _NEGATORS and not t.isdigit())
+        return q
+
+    # -- pieces
+    def _match_at(self, toks: list[str], i: int, cased: list[str]) -> tuple[int, Entry, str] | None:
+        for n in range(min(self._max_len, len(toks) - i), 0, -1):
+            entries = self._by_phrase.get(tuple(toks[i:i + n]))
+            if not entries:
+                continue
+            for e in entries:
+                if e.case_sensitive and not _cased_match(cased, toks, i, n, e.original):
+                    continue
+                return n, e, "text"
+        if self.fuzzy and len(toks[i]) >= 5 and toks[i] not in STOPWORDS:
+            k = 1 if len(toks[i]) < 7 else 2
+            scored = sorted((edit_distance(toks[i], w), w) for w in self._fuzzy_words
+                            if w[0] == toks[i][0] and abs(len(w) - len(toks[i])) <= k)
+            if scored and scored[0][0] <= k and (len(scored) == 1 or scored[1][0] > scored[0][0]):
+                return 1, self._fuzzy_words[scored[0][1]][0], "fuzzy"
+        return None
+
+    def _parse_prices(self, text: str, q: ParsedQuery) -> str:
+        """Find price bounds; return the text with those words blanked out (same length)."""
+        for kind, pattern in _PRICE_PATTERNS:
+            for m in list(re.finditer(pattern, text.lower())):
+                nums = [_amount(g) for g in m.groups() if g]
+                if not nums:
+                    continue
+                if kind == "range" and len(nums) >= 2:
+                    lo, hi = sorted(nums[:2])
+                    q.min_price, q.max_price = lo, hi
+                elif kind == "max":
+                    q.max_price = nums[0] if q.max_price is None else min(q.max_price, nums[0])
+                elif kind == "min":
+                    q.min_price = nums[0] if q.min_price is None else max(q.min_price, nums[0])
+                elif kind == "around" and q.min_price is None and q.max_price is None:
+                    q.min_price, q.max_price = round(nums[0] * 0.8, 2), round(nums[0] * 1.2, 2)
+                else:
+                    continue
+                text = _blank(text, m)
+        return text
+
+    @staticmethod
+    def _apply_negation(toks: list[str], found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:
+        out = []
+        negating = False
+        prev_end, prev_field = 0, None
+        for start, end, c in found:
+            gap = toks[prev_end:start]
+            gap_text = " ".join(gap)
+            if any(t in _NEGATORS for t in gap) or any(p in gap_text for p in _NEG_MULTI) or \
+                    (gap_text.endswith("n't") or " n't" in gap_text):
+                negating = True
+            elif negating:
+                # "not black or brown" and "no black, brown" go on; "no Nike running shoes" stops
+                negating = (bool(gap) and all(t in _CONJ for t in gap)) or (not gap and c.field == prev_field)
+            if negating:
+                c = Constraint(c.field, c.values[:1], True, c.surface, c.source)
+            out.append((start, end, c))
+            prev_end, prev_field = end, c.field
+        return out
+
+
+def normalise_keep_case(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s'&.+]", " ", text.replace("-", " "))).strip()
+
+
+def _blank(text: str, m: re.Match) -> str:
+    return text[:m.start()] + " " * (m.end() - m.start()) + text[m.end():]
+
+
+def _tokens(s: str) -> list[str]:
+    """Words of a normalised string; hyphens split words, edge dots and quotes are dropped."""
+    out = []
+    for t in s.replace("-", " ").split(" "):
+        t = t.strip(".,'") if not t.endswith("s'") else t.rstrip(".,")
+        if t:
+            out.append(t)
+    return out
+
+
+def _cased_match(cased: list[str], toks: list[str], i: int, n: int, original: str) -> bool:
+    """A case-sensitive brand ("W", "Basics") counts only when typed with its capitals."""
+    if len(cased) != len(toks):
+        return False
+    words = cased[i:i + n]
+    return " ".join(words) == " ".join(_tokens(normalise_keep_case(original))) or \
+        all(w[:1].isupper() for w in words)
+
+
+def _dedupe(cons: Iterable[Constraint]) -> list[Constraint]:
+    seen: dict[tuple, Constraint] = {}
+    for c in cons:
+        seen.setdefault((c.field, c.values, c.negated), c)
+    return list(seen.values())
+
+
+def parse(text: str, vocab: Vocabulary) -> ParsedQuery:
+    """Convenience: parse with a fresh parser (build a ConstraintParser once to parse many)."""
+    return ConstraintParser(vocab).parse(text)
+
+
+__all__ = ["Constraint", "ConstraintParser", "ParsedQuery", "parse", "FIELDS", "STOPWORDS"]

@@ -1,0 +1,214 @@
+"""Command line: ``python -m retrieval build | search | query | info``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from retrieval.settings import Settings
+
+log = logging.getLogger("retrieval")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    over = {}
+    if getattr(args, "catalog", None):
+        over["catalog_dir"] = Path(args.catalog)
+    if getattr(args, "index", None):
+        over["index_dir"] = Path(args.index)
+    if getattr(args, "factory", None):
+        over["faiss_factory"] = args.factory
+    if getattr(args, "params", None):
+        over["faiss_params"] = args.params
+    return Settings(**over)
+
+
+def ensure_index(settings: Settings, progress: bool = True) -> None:
+    """Build the index when it is missing or out of date (incremental when possible)."""
+    from retrieval.product_index import IndexMismatchError, ProductIndex, build_index
+
+    try:
+        ProductIndex.load(settings.resolved_index_dir(), settings)
+        return
+    except IndexMismatchError as e:
+        log.info("%s — updating", e)
+    build_index(settings, progress=progress)
+
+
+def read_query_image(ref: str, settings: Settings) -> bytes | str:
+    """A query photo: a file path, or 'archive.zip!member' relative to the catalogs folder."""
+    if "!" in ref:
+        archive, member = ref.split("!", 1)
+        base = Path(settings.catalog_dir).resolve().parent
+        path = Path(archive) if Path(archive).is_absolute() else base / archive
+        with zipfile.ZipFile(path) as z:
+            return z.read(member)
+    return ref
+
+
+# ------------------------------------------------------------------------------ commands
+def cmd_build(args: argparse.Namespace) -> int:
+    from retrieval.product_index import build_index
+
+    settings = _settings(args)
+    report = build_index(settings, rebuild=args.rebuild, progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Batch run in the shared eval format: one result line per query."""
+    from retrieval.search import SearchEngine, SearchError
+
+    settings = _settings(args)
+    ensure_index(settings, progress=not args.quiet)
+    queries = [json.loads(line) for line in open(args.queries) if line.strip()]
+    need_image = any(q.get("image") for q in queries)
+    engine = SearchEngine.from_settings(settings, load_image_encoder=need_image)
+    t0 = time.perf_counter()
+    n_err = 0
+    with open(args.out, "w") as out:
+        for q in queries:
+            rec: dict = {"id": q["id"], "results": []}
+            try:
+                text = q.get("text")
+                if q.get("audio") and not text:
+                    raise SearchError("voice queries need the speech model (not installed in this build)")
+                image = read_query_image(q["image"], settings) if q.get("image") else None
+                res = engine.search(text=text, image=image, k=args.k)
+                rec["results"] = [h.to_dict() for h in res.hits]
+                if res.message:
+                    rec["message"] = res.message
+            except (SearchError, OSError, KeyError, zipfile.BadZipFile) as e:
+                rec["error"] = str(e)
+                n_err += 1
+            out.write(json.dumps(rec) + "\n")
+    dt = time.perf_counter() - t0
+    print(f"{len(queries)} queries -> {args.out} in {dt:.1f} s ({n_err} errors)", file=sys.stderr)
+    return 0
+
+
+def _print_result(res, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"parsed": res.parsed.to_dict(), "message": res.message,
+                          "results": [h.to_dict() for h in res.hits]}, indent=1))
+        return
+    cons = ", ".join(f"{'not ' if c.negated else ''}{c.field}={'|'.join(c.values)}" for c in res.parsed.constraints)
+    price = ""
+    if res.parsed.min_price is not None or res.parsed.max_price is not None:
+        price = f" price {res.parsed.min_price or 0:g}..{res.parsed.max_price or float('inf'):g}"
+    print(f"understood: {cons or '-'}{price}{' prefer ' + res.parsed.price_pref if res.parsed.price_pref else ''}"
+          f"  ({res.n_candidates} candidates, {res.timings['total'] * 1000:.0f} ms)")
+    if res.message:
+        print(f"note: {res.message}")
+    for i, h in enumerate(res.hits, 1):
+        p = h.product
+        price_s = f"${p.price:.2f}" if p.price is not None else "no price"
+        print(f"{i:>2}. [{p.id}] {p.title} — {price_s}\n      why: {h.reason}")
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from retrieval.search import SearchEngine, SearchError
+
+    settings = _settings(args)
+    ensure_index(settings)
+    engine = SearchEngine.from_settings(settings, load_image_encoder=True)
+    text = " ".join(args.text).strip()
+    if text or args.image:
+        try:
+            _print_result(engine.search(text=text, image=args.image, k=args.k), args.json)
+        except SearchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    print("Type a request (e.g. 'red casual shoes for women under 80'); 'photo PATH [words]' for a photo; "
+          "empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            line = input("> ").strip()
+        except EOFError:
+            break
+        if not line:
+            break
+        image = None
+        if line.startswith("photo "):
+            _, image, *rest = line.split(" ", 2) + [""]
+            line = rest[0] if rest else ""
+        try:
+            _print_result(engine.search(text=line, image=image, k=args.k), args.json)
+        except SearchError as e:
+            print(f"error: {e}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = settings.resolved_index_dir()
+    mf = path / "manifest.json"
+    if not mf.exists():
+        print(f"no index at {path}; run `python -m retrieval build`")
+        return 1
+    print(mf.read_text())
+    issues = path / "issues.jsonl"
+    if issues.exists():
+        lines = issues.read_text().splitlines()
+        print(f"{len(lines)} catalog issues")
+        for line in lines[:20]:
+            print("  ", json.loads(line))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m retrieval", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--catalog", help="catalog folder (default: setting SHOP_CATALOG_DIR)")
+        p.add_argument("--index", help="index folder (default: var/index/<catalog name>)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    b = sub.add_parser("build", help="build or update the vectors and faiss indexes of a catalog")
+    common(b)
+    b.add_argument("--factory", help="faiss factory string (default Flat; e.g. HNSW32, IVF1024,Flat)")
+    b.add_argument("--params", help="faiss search parameters, e.g. efSearch=64")
+    b.add_argument("--rebuild", action="store_true", help="start over instead of updating")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("search", help="batch run: queries JSONL -> run JSONL")
+    common(s)
+    s.add_argument("--queries", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--k", type=int, default=10)
+    s.set_defaults(func=cmd_search)
+
+    q = sub.add_parser("query", help="search once, or interactively without words")
+    common(q)
+    q.add_argument("text", nargs="*")
+    q.add_argument("--image", help="path of a photo")
+    q.add_argument("--k", type=int, default=10)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_query)
+
+    i = sub.add_parser("info", help="show the index manifest and catalog issues")
+    common(i)
+    i.set_defaults(func=cmd_info)
+
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "httpx", "transformers", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except Exception as e:  # a clear message instead of a traceback for known failures
+        from retrieval.catalog import CatalogError
+        from retrieval.product_index import IndexError_
+
+        if isinstance(e, (CatalogError, IndexError_, ValueError)):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,34 @@
+"""Settings for the retrieval core, from the environment (prefix ``SHOP_``) or arguments."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CATALOG = REPO_ROOT.parent / "shared" / "catalog" / "fashion-10k"
+
+
+class Settings(BaseSettings):
+    """Where the catalog and the index are, and which models and faiss index to use."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore")
+
+    catalog_dir: Path = Field(DEFAULT_CATALOG, description="catalog folder: products.csv + images")
+    catalog_columns: dict[str, str] = Field(default_factory=dict,
+                                            description="canonical field -> CSV column, JSON in the env")
+    catalog_csv: str = "products.csv"
+    index_dir: Path | None = Field(None, description="default: var/index/<catalog folder name>")
+    synonyms_file: Path | None = None
+    text_model: str = "all-MiniLM-L6-v2"
+    image_model: str = "efficientnet-lite0"
+    faiss_factory: str = "Flat"
+    faiss_params: str = ""  # e.g. "efSearch=64" or "nprobe=16"
+    check_images: str = "open"
+    batch_size: int = 32
+
+    def resolved_index_dir(self) -> Path:
+        if self.index_dir is not None:
+            return Path(self.index_dir)
+        return REPO_ROOT / "var" / "index" / Path(self.catalog_dir).resolve().name
