@@ -80,7 +80,8 @@ class TextEncoder:
 
         self.name = model
         self._model = SentenceTransformer(resolve_text_model(model), device=device)
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
 
     def encode(self, items: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Encode strings -> float32 (n, dim), L2-normalised."""
