@@ -231,11 +231,12 @@ class SearchEngine:
                 cand = cand_img
         score = np.zeros(len(cand), np.float32)
         tsim = isim = None
+        # matrix-vector over all rows, then pick: cheaper than copying the candidate rows
         if q_text is not None:
-            tsim = idx.text_matrix[cand] @ q_text
+            tsim = (idx.text_matrix @ q_text)[cand]
             score += w.get("text", 0) * tsim
         if q_image is not None:
-            isim = idx.image_matrix[cand] @ q_image
+            isim = (idx.image_matrix @ q_image)[cand]
             score += w.get("image", 0) * isim
         score += self._bonus(cand, parsed)
         top = np.argsort(-score, kind="stable")[:k] if len(cand) <= 4 * k else \
