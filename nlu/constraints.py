@@ -210,6 +210,7 @@ class ConstraintParser:
             for j in range(i, i + n):
                 used[j] = True
             i += n
+        found = self._merge_usage_and_category(found)
         found = self._apply_negation(toks, found)
         q.constraints = _dedupe([c for _, _, c in found])
         q.residual = " ".join(t for t, u in zip(toks, used)
@@ -254,6 +255,22 @@ class ConstraintParser:
                     continue
                 text = _blank(text, m)
         return text
+
+    def _merge_usage_and_category(self, found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:
+        """'formal black shoes' names Formal Shoes: a usage word plus a category word that together
+        are an article type become that type."""
+        usage = [f for f in found if f[2].field == "usage" and not f[2].negated]
+        cats = [f for f in found if f[2].field in ("sub_category", "master_category")]
+        for u in usage:
+            for c in cats:
+                for phrase in (f"{u[2].surface} {c[2].surface}", f"{u[2].values[0]} {c[2].surface}".lower()):
+                    entries = [e for e in self._by_phrase.get(tuple(_tokens(phrase)), []) if e.field == "article_type"]
+                    if entries:
+                        merged = (min(u[0], c[0]), max(u[1], c[1]),
+                                  Constraint("article_type", entries[0].values, False, phrase, "text"))
+                        rest = [f for f in found if f is not u and f is not c]
+                        return sorted([*rest, merged], key=lambda f: f[0])
+        return found
 
     @staticmethod
     def _apply_negation(toks: list[str], found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:

@@ -40,6 +40,15 @@ def singular(word: str) -> str:
     return f"{head} {last}".strip()
 
 
+def plural(phrase: str) -> str:
+    """A rough English plural of the last word ("t shirt" -> "t shirts")."""
+    if phrase.endswith("s"):
+        return phrase
+    if phrase.endswith(("ch", "sh", "x")):
+        return phrase + "es"
+    return phrase + "s"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One surface form: the words a shopper types and the catalog values they stand for."""
@@ -109,10 +118,13 @@ class Vocabulary:
         for fld, table in tables.items():
             for canonical, forms in table.items():
                 for form in forms:
-                    if isinstance(form, (list, tuple)):
-                        add(fld, form[0], [canonical, *form[1:]], override=True)
-                    else:
-                        add(fld, form, [canonical], override=True)
+                    phrase, vals = (form[0], [canonical, *form[1:]]) if isinstance(form, (list, tuple)) \
+                        else (form, [canonical])
+                    add(fld, phrase, vals, override=True)
+                    if fld == "article_type":  # "t shirt" also covers "t shirts", and back
+                        for variant in (plural(normalise(phrase)), singular(normalise(phrase))):
+                            if (fld, variant) not in out:
+                                add(fld, variant, vals)
         # 3. the shop's own synonyms file
         for fld, table in extra.items():
             if fld not in FIELDS:

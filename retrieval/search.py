@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 # Dropped first when a request matches nothing; exclusions are never dropped.
 RELAX_ORDER = ("usage", "master_category", "sub_category", "brand", "min_price", "max_price", "color",
                "gender", "article_type")
-EXACT_LIMIT = 200_000  # candidate sets up to this size are scored exactly with numpy
+EXACT_LIMIT = 200_000
+# Usage ("for work", "gym", "ethnic") is context more than a spec: it re-ranks, never filters
+# (exclusions such as "not formal" still filter).
+SOFT_FIELDS = {"usage"}  # candidate sets up to this size are scored exactly with numpy
 
 
 class SearchError(ValueError):
@@ -164,7 +167,7 @@ class SearchEngine:
         mask = idx.alive.copy()
         for f, codes in idx.codes.items():
             lookup = idx.code_of[f]
-            if f not in drop:
+            if f not in drop and f not in SOFT_FIELDS:
                 wanted = parsed.wanted(f)
                 if wanted:
                     mask &= np.isin(codes, [lookup.get(v, -2) for v in wanted])
@@ -185,7 +188,7 @@ class SearchEngine:
     def _present(self, parsed: ParsedQuery) -> list[dict]:
         out = []
         for c in parsed.constraints:
-            if not c.negated and c.field not in {o["field"] for o in out}:
+            if not c.negated and c.field not in SOFT_FIELDS and c.field not in {o["field"] for o in out}:
                 out.append({"field": c.field, "value": " or ".join(parsed.wanted(c.field)), "surface": c.surface})
         if parsed.min_price is not None:
             out.append({"field": "min_price", "value": parsed.min_price, "surface": ""})
@@ -256,7 +259,9 @@ class SearchEngine:
         bonus = np.zeros(len(cand), np.float32)
         for f in idx.codes:
             wanted = parsed.wanted(f)
-            if len(wanted) > 1:
+            if f in SOFT_FIELDS and wanted:
+                bonus += 0.1 * np.isin(idx.codes[f][cand], [idx.code_of[f].get(v, -2) for v in wanted])
+            elif len(wanted) > 1:
                 bonus += 0.05 * (idx.codes[f][cand] == idx.code_of[f].get(wanted[0], -2))
         if parsed.price_pref and len(cand) > 1:
             prices = idx.price[cand]

@@ -147,3 +147,9 @@ def test_surface_forms_for_lookup_tables():
 def test_helpers():
     assert singular("flip flops") == "flip flop" and singular("watches") == "watch"
     assert edit_distance("tshrit", "tshirt") == 1 and edit_distance("abc", "abc") == 0
+
+
+def test_usage_plus_category_names_a_type(parser):
+    assert pos(parser.parse("formal black shoes for men")) == {"article_type": "Formal Shoes", "color": "Black",
+                                                               "gender": "Men"}
+    assert pos(parser.parse("red t shirts"))["article_type"] == "Tshirts"  # plurals of everyday names

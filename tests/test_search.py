@@ -126,3 +126,11 @@ def test_scores_sorted_and_to_dict(engine):
     d = res.hits[0].to_dict()
     assert set(d) == {"id", "score", "why"} and isinstance(d["why"]["reason"], str)
     assert all(h.product.color == "Black" for h in res.hits)
+
+
+def test_usage_reranks_but_does_not_filter(engine):
+    res = engine.search("tshirts for the gym", k=10)
+    assert set(ids(res)) == rows_where(article_type="Tshirts")  # nothing filtered away
+    assert res.hits[0].product.usage == "Sports" and res.hits[1].product.usage == "Sports"
+    res = engine.search("tshirts, not for sports", k=10)
+    assert all(h.product.usage != "Sports" for h in res.hits)
