@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol, Sequence, Union
 
 import numpy as np
+from PIL import Image
 
 log = logging.getLogger(__name__)
 
-ImageInput = Union[str, Path, bytes, "PIL.Image.Image"]  # noqa: F821
+ImageInput = Union[str, Path, bytes, Image.Image]
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_IMAGE_MODEL = "efficientnet-lite0"
@@ -210,18 +211,20 @@ class ImageEncoder:
 
     def encode_files(self, paths: Sequence[str | None], batch_size: int = 32, progress: bool = False,
                      on_batch: Callable[[int], None] | None = None,
+                     transform: Callable[[Image.Image, int], Image.Image] | None = None,
                      ) -> tuple[np.ndarray, list[str | None]]:
         """Encode many files, decoding ahead in background threads while the network runs.
 
         Returns (vectors (n, 1280), errors): a row whose photo is missing or unreadable is all
-        zeros and its error says why; nothing raises for a single bad file.
+        zeros and its error says why; nothing raises for a single bad file. ``transform(img, i)``
+        changes the i-th photo before encoding (e.g. a shopper-like low-resolution copy).
         """
         n = len(paths)
         out = np.zeros((n, self.dim), np.float32)
         errors: list[str | None] = [None] * n
         batches = list(range(0, n, batch_size))
         for bi, (start, batch) in enumerate(_progress(
-                zip(batches, self._prefetch(paths, batches, batch_size)), len(batches),
+                zip(batches, self._prefetch(paths, batches, batch_size, transform)), len(batches),
                 "image features", progress)):
             errors[start:start + len(batch.errors)] = batch.errors
             if batch.pixels.shape[0]:
@@ -231,19 +234,20 @@ class ImageEncoder:
                 on_batch(bi)
         return l2_normalise(out), errors
 
-    def _prefetch(self, paths: Sequence[str | None], starts: list[int],
-                  batch_size: int) -> Iterator[ImageBatch]:
+    def _prefetch(self, paths: Sequence[str | None], starts: list[int], batch_size: int,
+                  transform: Callable | None = None) -> Iterator[ImageBatch]:
         """Decode batches in a thread (PIL releases the GIL) so decoding overlaps inference."""
         q: queue.Queue = queue.Queue(maxsize=4)
         size = self.image_size
 
         def decode(start: int) -> ImageBatch:
             arrays, ok, errs = [], [], []
-            for p in paths[start:start + batch_size]:
+            for i, p in enumerate(paths[start:start + batch_size], start):
                 try:
                     if p is None:
                         raise ImageDecodeError("no image")
-                    arrays.append(preprocess(load_image(p), size))
+                    img = load_image(p)
+                    arrays.append(preprocess(transform(img, i) if transform else img, size))
                     ok.append(True)
                     errs.append(None)
                 except ImageDecodeError as e:

@@ -9,7 +9,8 @@ FIELD_NAMES = {"article_type": "type", "color": "colour", "gender": "for", "bran
 
 
 def explain(product: Product, parsed: ParsedQuery, *, text_similarity: float | None,
-            visual_similarity: float | None, weights: dict[str, float], relaxed: list[dict]) -> dict:
+            visual_similarity: float | None, weights: dict[str, float], relaxed: list[dict],
+            photo: dict | None = None) -> dict:
     """Structured why: which asked-for constraints match or fail, price, similarities, weights."""
     matched, failed = [], []
     relaxed_fields = {r["field"] for r in relaxed}
@@ -35,8 +36,13 @@ def explain(product: Product, parsed: ParsedQuery, *, text_similarity: float | N
         "weights": {k: round(float(v), 3) for k, v in weights.items()},
         "relaxed": relaxed,
     }
+    if photo is not None:
+        why["photo_attributes"] = {f: top[0][0] for f, top in photo["top"].items() if top}
     why["reason"] = reason(product, why)
     return why
+
+
+_PART_NAMES = {"text": "words", "photo": "photo", "constraints": "earlier answers", "reference": "chosen product"}
 
 
 def _money(x: float | None) -> str:
@@ -79,10 +85,17 @@ def reason(product: Product, why: dict) -> str:
                          f"{f['asked']} (none left with everything you asked)")
     vis, txt = why.get("visual_similarity"), why.get("text_similarity")
     w = why.get("weights", {})
-    if vis is not None and w.get("image", 0) >= w.get("text", 0):
-        parts.append(f"looks like your photo ({vis:.0%} similar)")
+    if vis is not None and w.get("photo", 0) >= w.get("text", 0):
+        like = why.get("photo_attributes", {})
+        same = [product_value for f in ("color", "article_type") if (product_value := getattr(product, f, ""))
+                and like.get(f) == product_value]
+        what_like = f"a {' '.join(same).lower()} like your photo" if same else "looks like your photo"
+        parts.append(f"{what_like} ({vis:.0%} similar)")
     elif vis is not None:
         parts.append(f"close to your words, and {vis:.0%} like your photo")
+    if len(w) > 1:
+        lead = max(w, key=w.get)
+        parts.append(f"weighed mostly by your {_PART_NAMES.get(lead, lead)} ({w[lead]:.0%})")
     elif txt is not None and not what:
         parts.append(f"closest to your words ({txt:.0%})")
     return "; ".join(parts) if parts else product.title

@@ -15,9 +15,10 @@ from typing import Sequence
 import numpy as np
 
 from nlu.constraints import Constraint, ConstraintParser, ParsedQuery
-from nlu.encoders import ImageDecodeError, ImageInput
+from nlu.encoders import ImageDecodeError, ImageInput, load_image
 from retrieval.catalog import Product
 from retrieval.explain import explain
+from retrieval.fusion import STRATEGIES, QueryParts, fuse_scores
 from retrieval.product_index import ProductIndex
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,50 @@ EXACT_LIMIT = 200_000
 # Usage ("for work", "gym", "ethnic") is context more than a spec: it re-ranks, never filters
 # (exclusions such as "not formal" still filter).
 SOFT_FIELDS = {"usage"}  # candidate sets up to this size are scored exactly with numpy
+
+
+# How much the photo's predicted attributes count (x log-probability), where the words are silent.
+PRIOR_WEIGHTS = {"article_type": 0.15, "color": 0.1, "gender": 0.05}
+
+
+class MultimodalModels:
+    """The trained parts (joint head, attribute heads, colour namer, attention fusion)."""
+
+    def __init__(self, joint, heads, fuser, namer=None, colour_source: str = "head", metrics: dict | None = None):
+        self.joint, self.heads, self.fuser, self.namer = joint, heads, fuser, namer
+        self.colour_source = colour_source
+        self.metrics = metrics or {}
+
+    @classmethod
+    def load(cls, folder) -> "MultimodalModels | None":
+        """None when nothing was trained yet (the search then uses plain image features)."""
+        import json
+        from pathlib import Path
+
+        folder = Path(folder)
+        if not (folder / "metrics.json").exists():
+            return None
+        from nlu.attributes import AttributeHeads
+        from nlu.colour import ColourNamer
+        from nlu.fusion import Fuser
+        from nlu.joint import JointSpace
+
+        metrics = json.loads((folder / "metrics.json").read_text())
+        namer = ColourNamer.load(folder / "colour_namer.json") if (folder / "colour_namer.json").exists() else None
+        return cls(JointSpace.load(folder), AttributeHeads.load(folder), Fuser.load(folder), namer,
+                   metrics.get("colour", {}).get("chosen", "head"), metrics)
+
+    def photo_attributes(self, features: np.ndarray, pil=None) -> dict:
+        """{"proba": {field: (classes, probs)}, "top": {field: [(value, p), ...]}} for one photo."""
+        proba = {f: (self.heads.classes[f], p[0]) for f, p in self.heads.proba(features[None]).items()}
+        if self.colour_source == "pixels" and self.namer is not None and pil is not None:
+            from nlu.colour import dominant_colour
+
+            classes, probs = self.namer.predict_proba(dominant_colour(pil)[None])
+            proba["color"] = (list(classes), probs[0])
+        top = {f: [(c, round(float(p[j]), 3)) for j in np.argsort(-p)[:3] for c in [classes[j]]]
+               for f, (classes, p) in proba.items()}
+        return {"proba": proba, "top": top}
 
 
 class SearchError(ValueError):
@@ -57,6 +102,7 @@ class SearchResult:
     message: str | None = None
     n_candidates: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    photo: dict | None = None  # what the photo looks like: {"top": {field: [(value, p), ...]}, ...}
 
     def ids(self) -> list[str]:
         return [h.product.id for h in self.hits]
@@ -75,11 +121,17 @@ class SearchEngine:
     """Searches one ProductIndex. Encoders come from outside (real or fakes in tests)."""
 
     def __init__(self, index: ProductIndex, text_encoder, image_encoder=None,
-                 parser: ConstraintParser | None = None) -> None:
+                 parser: ConstraintParser | None = None, models: "MultimodalModels | None" = None,
+                 fusion: str = "attention", prior_weights: dict[str, float] | None = None) -> None:
         self.index = index
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
         self.parser = parser or ConstraintParser(index.vocab)
+        self.models = models
+        if fusion not in STRATEGIES:
+            raise ValueError(f"unknown fusion {fusion!r}; choose one of {', '.join(STRATEGIES)}")
+        self.fusion = fusion
+        self.prior_weights = dict(PRIOR_WEIGHTS if prior_weights is None else prior_weights)
 
     @classmethod
     def from_settings(cls, settings, load_image_encoder: bool = True) -> "SearchEngine":
@@ -87,80 +139,138 @@ class SearchEngine:
 
         index = ProductIndex.load(settings.resolved_index_dir(), settings)
         image = ImageEncoder(settings.image_model) if load_image_encoder else None
-        return cls(index, TextEncoder(settings.text_model), image)
+        models = MultimodalModels.load(index.path / "models") if load_image_encoder else None
+        return cls(index, TextEncoder(settings.text_model), image, models=models, fusion=settings.fusion)
 
     # ------------------------------------------------------------------ public
     def search(self, text: str | None = None, image: ImageInput | None = None, k: int = 10, *,
                parsed: ParsedQuery | None = None, image_vector: np.ndarray | None = None,
-               exclude_ids: Sequence[str] = (), weights: dict[str, float] | None = None) -> SearchResult:
-        """Search by words, a photo, or both. ``parsed`` replaces parsing ``text`` (the dialogue
-        passes its accumulated constraints); ``weights`` = {"text": wt, "image": wi}."""
+               reference_id: str | None = None, exclude_ids: Sequence[str] = (),
+               weights: dict[str, float] | None = None, fusion: str | None = None) -> SearchResult:
+        """Search by words, a photo, a product pointed at, or any mix.
+
+        ``parsed`` replaces parsing ``text`` (the dialogue passes its accumulated constraints,
+        marked source="dialogue"); ``fusion`` picks the strategy (default: the engine's);
+        ``weights`` overrides the fixed weights of the feature and model strategies.
+        """
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         text = (text or "").strip()
         if parsed is None:
             parsed = self.parser.parse(text)
         timings["parse"] = time.perf_counter() - t0
-        if not text and image is None and image_vector is None and parsed.is_empty():
+        ref_iid = None
+        if reference_id is not None:
+            ref_iid = self.index.iid(reference_id)
+            if ref_iid is None:
+                raise SearchError(f"unknown product {reference_id!r}")
+        if not text and image is None and image_vector is None and ref_iid is None and parsed.is_empty():
             raise SearchError("empty request: say what you are looking for or send a photo")
 
-        # query vectors
         t = time.perf_counter()
-        q_text = self._text_vector(text, parsed)
-        q_image = image_vector
-        if q_image is None and image is not None:
-            if self.image_encoder is None:
-                raise SearchError("photo search is not available (no image encoder loaded)")
-            try:
-                q_image = self.image_encoder.encode([image])[0]
-            except ImageDecodeError as e:
-                raise SearchError(f"could not use the photo: {e}") from e
+        parts, photo = self._parts(text, parsed, image, image_vector, ref_iid)
         timings["encode"] = time.perf_counter() - t
-        w = dict(weights) if weights else self.default_weights(q_text is not None, q_image is not None, parsed)
 
-        # filters with relaxation
         t = time.perf_counter()
-        mask, relaxed, message = self._candidates(parsed, exclude_ids)
+        mask, relaxed, message = self._candidates(parsed, [*exclude_ids, *([reference_id] if reference_id else [])])
         timings["filter"] = time.perf_counter() - t
 
-        # scoring
         t = time.perf_counter()
-        iids, scores, tsim, isim = self._score(mask, q_text, q_image, w, parsed, k)
+        iids, scores, sims, w = self._rank(mask, parts, parsed, photo, k, fusion or self.fusion, weights)
         timings["score"] = time.perf_counter() - t
 
         t = time.perf_counter()
         hits = []
         for j, iid in enumerate(iids):
             p = self.index.products[iid]
-            why = explain(p, parsed, text_similarity=None if tsim is None else tsim[j],
-                          visual_similarity=None if isim is None else isim[j], weights=w, relaxed=relaxed)
+            why = explain(p, parsed, text_similarity=sims["text"][j] if "text" in sims else None,
+                          visual_similarity=sims["photo"][j] if "photo" in sims else None, weights=w,
+                          relaxed=relaxed, photo=photo)
             hits.append(Hit(p, float(scores[j]), why))
         timings["explain"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        return SearchResult(hits, parsed, relaxed, message, int(mask.sum()), timings)
-
-    @staticmethod
-    def default_weights(has_text: bool, has_image: bool, parsed: ParsedQuery) -> dict[str, float]:
-        """Model-level fusion baseline: the photo leads when there is one."""
-        if has_text and has_image:
-            return {"text": 0.25, "image": 0.75}
-        return {"text": 1.0 if has_text else 0.0, "image": 1.0 if has_image else 0.0}
+        return SearchResult(hits, parsed, relaxed, message, int(mask.sum()), timings, photo=photo)
 
     # ------------------------------------------------------------------ pieces
-    def _text_vector(self, text: str, parsed: ParsedQuery) -> np.ndarray | None:
-        """Encode the request as the catalog would phrase it: canonical values + leftover words."""
-        words = []
+    def _encode_words(self, words: list[str]) -> np.ndarray | None:
+        query = " ".join(w for w in words if w).strip()
+        return self.text_encoder.encode([query])[0] if query else None
+
+    def _parts(self, text: str, parsed: ParsedQuery, image, image_vector, ref_iid) -> tuple[QueryParts, dict | None]:
+        """The request as vectors: words, photo (raw and joint), earlier constraints, reference."""
+        said, pinned = [], []
         for c in parsed.constraints:
-            if not c.negated:
-                words.append(c.values[0])
-                if c.source == "text" and c.surface and c.surface.lower() not in c.values[0].lower():
-                    words.append(c.surface)  # "aviators" says more than "Sunglasses"
+            if c.negated:
+                continue
+            if c.source in ("dialogue", "photo"):
+                pinned.append(c.values[0])
+                continue
+            said.append(c.values[0])
+            if c.source == "text" and c.surface and c.surface.lower() not in c.values[0].lower():
+                said.append(c.surface)  # "aviators" says more than "Sunglasses"
         if parsed.residual:
-            words.append(parsed.residual)
-        query = " ".join(words).strip() or text
-        if not query:
-            return None
-        return self.text_encoder.encode([query])[0]
+            said.append(parsed.residual)
+        if not said and text and not parsed.constraints and image is None and image_vector is None:
+            said.append(text)
+        parts = QueryParts(text=self._encode_words(said), constraints=self._encode_words(pinned))
+        if ref_iid is not None:
+            parts.reference = self.index.text_matrix[ref_iid]
+        photo = None
+        if image is not None or image_vector is not None:
+            pil = None
+            if image_vector is None:
+                if self.image_encoder is None:
+                    raise SearchError("photo search is not available (no image encoder loaded)")
+                try:
+                    pil = load_image(image)
+                    image_vector = self.image_encoder.encode([pil])[0]
+                except ImageDecodeError as e:
+                    raise SearchError(f"could not use the photo: {e}") from e
+            parts.photo_raw = np.asarray(image_vector, np.float32)
+            if self.models is not None:
+                parts.photo = self.models.joint.project(parts.photo_raw[None])[0]
+                photo = self.models.photo_attributes(parts.photo_raw, pil)
+        return parts, photo
+
+    def _rank(self, mask: np.ndarray, parts: QueryParts, parsed: ParsedQuery, photo: dict | None, k: int,
+              fusion: str, weights: dict[str, float] | None):
+        idx = self.index
+        if not mask.any():
+            return np.zeros(0, np.int64), np.zeros(0, np.float32), {}, {}
+        if not parts.present():  # only constraints/prices: rank the matches by price preference
+            parts = QueryParts(text=self._encode_words([" ".join(c.values[0] for c in parsed.constraints
+                                                                 if not c.negated)]) if parsed.constraints else None)
+        cand = np.flatnonzero(mask)
+        if parts.photo_raw is not None:
+            with_photo = cand[idx.has_image[cand]]
+            if len(with_photo):  # a photo query ranks products that have photos
+                cand = with_photo
+        if not parts.present():
+            score, w, sims = np.zeros(len(cand), np.float32), {}, {}
+        else:
+            score, w, sims = fuse_scores(fusion, parts, idx.text_matrix, idx.image_matrix, cand,
+                                         fuser=self.models.fuser if self.models else None, weights=weights)
+        score = score + self._bonus(cand, parsed)
+        if photo is not None:
+            score = score + self._photo_prior(cand, parsed, photo)
+        top = np.argsort(-score, kind="stable")[:k] if len(cand) <= 4 * k else \
+            (lambda p: p[np.argsort(-score[p], kind="stable")])(np.argpartition(-score, k)[:k])
+        return cand[top], score[top], {n: s[top] for n, s in sims.items()}, w
+
+    def _photo_prior(self, cand: np.ndarray, parsed: ParsedQuery, photo: dict) -> np.ndarray:
+        """log-probability of each candidate's type/colour/gender under the photo's attributes,
+        for the attributes the words did not settle."""
+        idx = self.index
+        prior = np.zeros(len(cand), np.float32)
+        for f, weight in self.prior_weights.items():
+            if parsed.wanted(f) or f not in photo["proba"]:
+                continue
+            classes, probs = photo["proba"][f]
+            lookup = dict(zip(classes, probs))
+            table = np.array([lookup.get(v, 0.0) for v in idx.vocab.values[f]] + [0.0], np.float32)
+            codes = idx.codes[f][cand]  # -1 (no value) picks the trailing 0
+            prior += weight * np.log(table[codes] + 1e-3)
+        return prior
 
     def _mask(self, parsed: ParsedQuery, drop: set[str], exclude_ids: Sequence[str]) -> np.ndarray:
         idx = self.index
@@ -216,42 +326,6 @@ class SearchEngine:
                 return m, dropped, (f"Nothing matches all of {asked}. Without "
                                     f"{', '.join(describe(d) for d in dropped)} there are {int(m.sum())}.")
         return mask, dropped, f"Nothing in the catalog matches {asked}."
-
-    def _score(self, mask: np.ndarray, q_text: np.ndarray | None, q_image: np.ndarray | None,
-               w: dict[str, float], parsed: ParsedQuery, k: int):
-        idx = self.index
-        n_cand = int(mask.sum())
-        if n_cand == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32), None, None
-        use_image = q_image is not None and w.get("image", 0) > 0
-        use_text = q_text is not None and w.get("text", 0) > 0
-        if n_cand == int(idx.alive.sum()) and n_cand > EXACT_LIMIT and not (use_image and use_text):
-            return self._score_faiss(q_text if use_text else q_image, "text" if use_text else "image", k)
-        cand = np.flatnonzero(mask)
-        if use_image:
-            cand_img = cand[idx.has_image[cand]]
-            if len(cand_img):  # a photo query ranks products that have photos
-                cand = cand_img
-        score = np.zeros(len(cand), np.float32)
-        tsim = isim = None
-        # matrix-vector over all rows, then pick: cheaper than copying the candidate rows
-        if q_text is not None:
-            tsim = (idx.text_matrix @ q_text)[cand]
-            score += w.get("text", 0) * tsim
-        if q_image is not None:
-            isim = (idx.image_matrix @ q_image)[cand]
-            score += w.get("image", 0) * isim
-        score += self._bonus(cand, parsed)
-        top = np.argsort(-score, kind="stable")[:k] if len(cand) <= 4 * k else \
-            (lambda p: p[np.argsort(-score[p], kind="stable")])(np.argpartition(-score, k)[:k])
-        return cand[top], score[top], None if tsim is None else tsim[top], None if isim is None else isim[top]
-
-    def _score_faiss(self, q: np.ndarray, which: str, k: int):
-        vi = self.index.text if which == "text" else self.index.image
-        scores, ids = vi.search(q[None, :], k)
-        keep = ids[0] >= 0
-        sims = scores[0][keep]
-        return ids[0][keep], sims, (sims if which == "text" else None), (sims if which == "image" else None)
 
     def _bonus(self, cand: np.ndarray, parsed: ParsedQuery) -> np.ndarray:
         """Soft preferences: the preferred value of a multi-valued constraint, cheap/premium."""

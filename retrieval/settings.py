@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     faiss_factory: str = "Flat"
     faiss_params: str = ""  # e.g. "efSearch=64" or "nprobe=16"
     check_images: str = "open"
+    fusion: str = Field("attention", description="feature | model | decision | attention")
     batch_size: int = 32
 
     def resolved_index_dir(self) -> Path:

@@ -83,7 +83,7 @@ def test_photo_plus_words(engine, tmp_path):
     photo = write_image(tmp_path / "q.jpg", "Blue", size=(60, 80))
     res = engine.search("shirts", image=photo.read_bytes(), k=3)
     assert res.hits[0].product.id == "1007"  # the blue shirt
-    assert res.hits[0].why["weights"]["image"] > 0
+    assert res.hits[0].why["weights"]["photo"] > res.hits[0].why["weights"]["text"] > 0
 
 
 def test_dialogue_constraints_and_excluded_ids(engine):

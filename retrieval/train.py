@@ -1,0 +1,193 @@
+"""Train the multimodal parts on the served catalog: ``python -m retrieval train``.
+
+Stages (each shows progress; outputs go to ``<index>/models/``):
+1. shopper-like low-resolution copies of every catalog photo, encoded once (``<index>/lowres.npz``);
+2. the joint space: a projection head from image features into the text space (nlu.joint);
+3. photo attributes: type, colour, gender and usage heads (nlu.attributes), and a pixel colour
+   namer (nlu.colour); the better colour source on held-out low-resolution copies is kept;
+4. attention fusion trained on requests generated from the catalog (retrieval.composed).
+Only the served catalog is used, with a held-out 10% of its products for validation.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.product_index import ProductIndex, product_text
+from retrieval.settings import Settings
+
+log = logging.getLogger(__name__)
+ATTRIBUTE_FIELDS = ("article_type", "color", "gender", "usage")
+
+
+def held_out(product_id: str, share: float = 0.1) -> bool:
+    """A stable split by product id (the same on every machine and run)."""
+    return int(hashlib.sha1(product_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
+
+
+def lowres_features(index: ProductIndex, image_encoder=None, progress: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(iids, (n, d_image) features of one shopper-like copy per photo), cached in the index folder."""
+    path = index.path / "lowres.npz"
+    iids = np.flatnonzero(index.has_image)
+    if path.exists():
+        data = np.load(path)
+        if np.array_equal(data["ids"], iids):
+            return data["ids"], data["vectors"]
+        log.info("catalog photos changed since %s was written: encoding again", path)
+    from nlu.augment import shopper_copy
+
+    if image_encoder is None:
+        from nlu.encoders import ImageEncoder
+        image_encoder = ImageEncoder(index.manifest["image"]["model"])
+    paths = [index.products[i].image for i in iids]
+    vecs, _ = image_encoder.encode_files(
+        paths, progress=progress,
+        transform=lambda img, i: shopper_copy(img, np.random.default_rng(seed * 1_000_003 + int(iids[i]))))
+    np.savez(path, ids=iids, vectors=vecs)
+    return iids, vecs
+
+
+def train_all(settings: Settings, progress: bool = True, image_encoder=None, text_encoder=None,
+              fusion_requests: int = 30000, quick: bool = False) -> dict:
+    """Run every stage; returns the metrics written to models/metrics.json."""
+    from nlu.attributes import AttributeConfig, train_attributes
+    from nlu.fusion import FusionConfig, train_fusion
+    from nlu.joint import JointConfig, train_joint
+
+    t_start = time.perf_counter()
+    index = ProductIndex.load(settings.resolved_index_dir(), settings)
+    out = index.path / "models"
+    out.mkdir(exist_ok=True)
+    metrics: dict = {"catalog": index.manifest["catalog"]["name"], "seconds": {}}
+
+    t = time.perf_counter()
+    low_ids, low_vecs = lowres_features(index, image_encoder, progress)
+    metrics["seconds"]["lowres_features"] = time.perf_counter() - t
+
+    # rows: full-res and low-res features of every product with a photo
+    full_ids = np.flatnonzero(index.has_image)
+    feats = np.concatenate([index.image_matrix[full_ids], low_vecs])
+    groups = np.concatenate([full_ids, low_ids])
+    kind = np.array(["full"] * len(full_ids) + ["low"] * len(low_ids))
+    val_products = {i for i in full_ids if held_out(index.products[i].id)}
+    val_mask = np.array([g in val_products for g in groups])
+    metrics["split"] = {"products": int(len(full_ids)), "held_out_products": len(val_products), "rows": int(len(groups))}
+
+    t = time.perf_counter()
+    jcfg = JointConfig(max_epochs=3 if quick else JointConfig.max_epochs)
+    joint, jhist = train_joint(feats, index.text_matrix[groups], groups, val_mask, jcfg, progress=progress,
+                               plot_path=out / "joint_curve.png")
+    joint.save(out)
+    metrics["joint"] = joint.metrics
+    metrics["seconds"]["joint"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    labels = {f: [getattr(index.products[g], f) for g in groups] for f in ATTRIBUTE_FIELDS}
+    acfg = AttributeConfig(epochs=3 if quick else AttributeConfig.epochs)
+    heads, ametrics = train_attributes(feats, labels, val_mask, acfg, progress=progress, row_kind=kind)
+    heads.save(out)
+    metrics["attributes"] = ametrics
+    metrics["seconds"]["attributes"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    metrics["colour"] = _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out, progress)
+    metrics["seconds"]["colour"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    parts, mask, positives, req_val, gallery_ids = _fusion_data(index, joint, low_ids, low_vecs, val_products,
+                                                               fusion_requests // (10 if quick else 1),
+                                                               text_encoder)
+    fcfg = FusionConfig(max_epochs=2 if quick else FusionConfig.max_epochs)
+    fuser, fmetrics = train_fusion(parts, mask, positives, index.text_matrix[gallery_ids], req_val, fcfg,
+                                   progress=progress)
+    fuser.save(out)
+    metrics["fusion"] = {k: v for k, v in fmetrics.items() if k != "history"} | {"history": fmetrics["history"]}
+    metrics["seconds"]["fusion"] = time.perf_counter() - t
+    metrics["seconds"]["total"] = time.perf_counter() - t_start
+    metrics["index_checksum"] = index.manifest["catalog"]["checksum"]
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+    return metrics
+
+
+def _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out: Path, progress: bool) -> dict:
+    """Pixel colour namer vs the colour head, on held-out low-resolution copies; keep the better."""
+    from PIL import Image
+
+    from nlu.augment import shopper_copy
+    from nlu.colour import ColourNamer, dominant_colour
+
+    rng_for = lambda i: np.random.default_rng(int(i))  # noqa: E731
+    rows, labels, is_val = [], [], []
+    it = low_ids
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(low_ids, desc="pixel colours", unit="photo")
+    for i in it:
+        p = index.products[i]
+        img = Image.open(p.image).convert("RGB")
+        rows.append(dominant_colour(shopper_copy(img, rng_for(i))))
+        labels.append(p.color)
+        is_val.append(i in val_products)
+    X, is_val = np.stack(rows), np.array(is_val)
+    namer = ColourNamer().fit(X[~is_val], [lab for lab, v in zip(labels, is_val) if not v])
+    pred = namer.predict(X[is_val])
+    val_labels = [lab for lab, v in zip(labels, is_val) if v]
+    pixel_acc = float(np.mean([p == t for p, t in zip(pred, val_labels)])) if val_labels else 0.0
+    proba = heads.proba(low_vecs[is_val])["color"]
+    head_pred = [heads.classes["color"][j] for j in proba.argmax(1)]
+    head_acc = float(np.mean([p == t for p, t in zip(head_pred, val_labels)])) if val_labels else 0.0
+    namer.save(out / "colour_namer.json")
+    choice = "pixels" if pixel_acc > head_acc else "head"
+    return {"pixel_accuracy_lowres": pixel_acc, "head_accuracy_lowres": head_acc, "chosen": choice}
+
+
+def _fusion_data(index, joint, low_ids, low_vecs, val_products, n: int, text_encoder):
+    from nlu.fusion import PARTS
+    from retrieval.composed import answers, generate
+
+    if text_encoder is None:
+        from nlu.encoders import TextEncoder
+        text_encoder = TextEncoder(index.manifest["text"]["model"])
+    rows = [p.to_dict() if p is not None else {} for p in index.products]
+    low_pos = {int(i): j for j, i in enumerate(low_ids)}
+    train_p = np.array([i for i in low_ids if i not in val_products])
+    val_p = np.array([i for i in low_ids if i in val_products])
+    reqs = generate(rows, train_p, n, seed=1) + generate(rows, val_p, max(200, n // 10), seed=2)
+    is_val = np.array([r.ref in val_products for r in reqs])
+    words = sorted({r.words for r in reqs if r.words} | {r.constraint_words for r in reqs if r.constraint_words})
+    from nlu.constraints import ConstraintParser
+
+    parser = ConstraintParser(index.vocab)
+    cleaned = {}
+    for w in words:  # encode what the search encodes: canonical values and leftover words
+        q = parser.parse(w)
+        cleaned[w] = " ".join([c.values[0] for c in q.constraints if not c.negated] + [q.residual]).strip() or w
+    vec = dict(zip(words, text_encoder.encode([cleaned[w] for w in words])))
+    photos = joint.project(low_vecs)
+    gallery_ids = np.flatnonzero(index.alive)
+    gpos = {int(i): j for j, i in enumerate(gallery_ids)}
+    d = index.text_matrix.shape[1]
+    parts = np.zeros((len(reqs), len(PARTS), d), np.float32)
+    mask = np.zeros((len(reqs), len(PARTS)), bool)
+    positives = []
+    for k, r in enumerate(reqs):
+        if r.words:
+            parts[k, 0], mask[k, 0] = vec[r.words], True
+        if r.use_photo:
+            parts[k, 1], mask[k, 1] = photos[low_pos[r.ref]], True
+        if r.constraint_words:
+            parts[k, 2], mask[k, 2] = vec[r.constraint_words], True
+        if r.use_reference:
+            parts[k, 3], mask[k, 3] = index.text_matrix[r.ref], True
+        positives.append(np.array([gpos[i] for i in answers(r, rows, gallery_ids)], np.int64))
+    keep = np.array([len(p) > 0 for p in positives])
+    return parts[keep], mask[keep], [p for p, k in zip(positives, keep) if k], is_val[keep], gallery_ids
+
+
+def product_texts(index: ProductIndex) -> list[str]:
+    return [product_text(p) if p is not None else "" for p in index.products]
