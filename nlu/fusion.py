@@ -160,7 +160,7 @@ def train_fusion(parts: np.ndarray, mask: np.ndarray, positives: list[np.ndarray
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         recall = _recall_at_10(model, X[val_idx], M[val_idx], pos_mat[val_idx], G)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_recall@10": recall,
                         "seconds": time.perf_counter() - t0})
