@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         over["faiss_factory"] = args.factory
     if getattr(args, "params", None):
         over["faiss_params"] = args.params
+    if getattr(args, "fusion", None):
+        over["fusion"] = args.fusion
     return Settings(**over)
 
 
@@ -145,6 +147,23 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from retrieval.train import train_all
+
+    settings = _settings(args)
+    ensure_index(settings, progress=not args.quiet)
+    m = train_all(settings, progress=not args.quiet, quick=args.quick)
+    j, a, c, f = m["joint"], m["attributes"], m["colour"], m["fusion"]
+    print(f"joint space: held-out recall@10 text->image {j.get('best_t2i_recall@10', j.get('t2i_recall@10'))}, "
+          f"image->text {j.get('best_i2t_recall@10', j.get('i2t_recall@10'))}")
+    print("photo attributes (held-out accuracy): " + ", ".join(
+        f"{fld} {v.get('accuracy', v) if isinstance(v, dict) else v}" for fld, v in a.items() if isinstance(v, dict)))
+    print(f"colour from {c['chosen']} (pixels {c['pixel_accuracy_lowres']:.3f}, head {c['head_accuracy_lowres']:.3f})")
+    print(f"attention fusion: held-out recall@10 {f['best_val_recall@10']:.3f}")
+    print(f"trained in {m['seconds']['total']:.0f} s; models in {settings.resolved_index_dir() / 'models'}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path = settings.resolved_index_dir()
@@ -183,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--queries", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--k", type=int, default=10)
+    s.add_argument("--fusion", choices=["feature", "model", "decision", "attention"],
+                   help="how photo, words and context are fused (default: setting SHOP_FUSION, attention)")
     s.set_defaults(func=cmd_search)
 
     q = sub.add_parser("query", help="search once, or interactively without words")
@@ -192,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--k", type=int, default=10)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_query)
+
+    t = sub.add_parser("train", help="train the joint space, photo attributes and attention fusion")
+    common(t)
+    t.add_argument("--quick", action="store_true", help="a few epochs only (smoke test)")
+    t.set_defaults(func=cmd_train)
 
     i = sub.add_parser("info", help="show the index manifest and catalog issues")
     common(i)
