@@ -41,6 +41,21 @@ def ensure_index(settings: Settings, progress: bool = True) -> None:
     build_index(settings, progress=progress)
 
 
+def ensure_models(settings: Settings, progress: bool = True) -> None:
+    """Train the multimodal parts when they are missing or were trained on another catalog state."""
+    import json as _json
+
+    from retrieval.train import train_all
+
+    folder = settings.resolved_index_dir()
+    metrics = folder / "models" / "metrics.json"
+    manifest = _json.loads((folder / "manifest.json").read_text())
+    if metrics.exists() and _json.loads(metrics.read_text()).get("index_checksum") == manifest["catalog"]["checksum"]:
+        return
+    log.info("training the joint space, photo attributes and fusion for this catalog (once)")
+    train_all(settings, progress=progress)
+
+
 def read_query_image(ref: str, settings: Settings) -> bytes | str:
     """A query photo: a file path, or 'archive.zip!member' relative to the catalogs folder."""
     if "!" in ref:
@@ -70,6 +85,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     ensure_index(settings, progress=not args.quiet)
     queries = [json.loads(line) for line in open(args.queries) if line.strip()]
     need_image = any(q.get("image") for q in queries)
+    if need_image:
+        ensure_models(settings, progress=not args.quiet)
     engine = SearchEngine.from_settings(settings, load_image_encoder=need_image)
     t0 = time.perf_counter()
     n_err = 0
@@ -118,6 +135,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     ensure_index(settings)
+    ensure_models(settings)
     engine = SearchEngine.from_settings(settings, load_image_encoder=True)
     text = " ".join(args.text).strip()
     if text or args.image:
@@ -154,10 +172,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     ensure_index(settings, progress=not args.quiet)
     m = train_all(settings, progress=not args.quiet, quick=args.quick)
     j, a, c, f = m["joint"], m["attributes"], m["colour"], m["fusion"]
-    print(f"joint space: held-out recall@10 text->image {j.get('best_t2i_recall@10', j.get('t2i_recall@10'))}, "
-          f"image->text {j.get('best_i2t_recall@10', j.get('i2t_recall@10'))}")
+    print(f"joint space: held-out recall@10 text->image {j['best_recall_t2i']:.3f}, "
+          f"image->text {j['best_recall_i2t']:.3f}")
     print("photo attributes (held-out accuracy): " + ", ".join(
-        f"{fld} {v.get('accuracy', v) if isinstance(v, dict) else v}" for fld, v in a.items() if isinstance(v, dict)))
+        f"{fld} {v['accuracy']:.3f}" for fld, v in a["fields"].items()))
     print(f"colour from {c['chosen']} (pixels {c['pixel_accuracy_lowres']:.3f}, head {c['head_accuracy_lowres']:.3f})")
     print(f"attention fusion: held-out recall@10 {f['best_val_recall@10']:.3f}")
     print(f"trained in {m['seconds']['total']:.0f} s; models in {settings.resolved_index_dir() / 'models'}")

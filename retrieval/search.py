@@ -69,8 +69,7 @@ class MultimodalModels:
         if self.colour_source == "pixels" and self.namer is not None and pil is not None:
             from nlu.colour import dominant_colour
 
-            classes, probs = self.namer.predict_proba(dominant_colour(pil)[None])
-            proba["color"] = (list(classes), probs[0])
+            proba["color"] = (list(self.namer.classes), self.namer.proba(dominant_colour(pil)[None])[0])
         top = {f: [(c, round(float(p[j]), 3)) for j in np.argsort(-p)[:3] for c in [classes[j]]]
                for f, (classes, p) in proba.items()}
         return {"proba": proba, "top": top}

@@ -79,9 +79,10 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
     metrics["split"] = {"products": int(len(full_ids)), "held_out_products": len(val_products), "rows": int(len(groups))}
 
     t = time.perf_counter()
-    jcfg = JointConfig(max_epochs=3 if quick else JointConfig.max_epochs)
+    jcfg = JointConfig(image_dim=feats.shape[1], text_dim=index.text_matrix.shape[1],
+                       max_epochs=3 if quick else JointConfig.max_epochs)
     joint, jhist = train_joint(feats, index.text_matrix[groups], groups, val_mask, jcfg, progress=progress,
-                               plot_path=out / "joint_curve.png")
+                               plot_path=out / "joint_curve.png", row_kind=kind)
     joint.save(out)
     metrics["joint"] = joint.metrics
     metrics["seconds"]["joint"] = time.perf_counter() - t
@@ -99,10 +100,10 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
     metrics["seconds"]["colour"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    n_requests = min(fusion_requests // (10 if quick else 1), 20 * len(full_ids))
     parts, mask, positives, req_val, gallery_ids = _fusion_data(index, joint, low_ids, low_vecs, val_products,
-                                                               fusion_requests // (10 if quick else 1),
-                                                               text_encoder)
-    fcfg = FusionConfig(max_epochs=2 if quick else FusionConfig.max_epochs)
+                                                               n_requests, text_encoder)
+    fcfg = FusionConfig(dim=index.text_matrix.shape[1], max_epochs=2 if quick else FusionConfig.max_epochs)
     fuser, fmetrics = train_fusion(parts, mask, positives, index.text_matrix[gallery_ids], req_val, fcfg,
                                    progress=progress)
     fuser.save(out)
@@ -135,10 +136,10 @@ def _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out: 
         is_val.append(i in val_products)
     X, is_val = np.stack(rows), np.array(is_val)
     namer = ColourNamer().fit(X[~is_val], [lab for lab, v in zip(labels, is_val) if not v])
-    pred = namer.predict(X[is_val])
+    pred = [row[0][0] for row in namer.predict(X[is_val], top=1)] if is_val.any() else []
     val_labels = [lab for lab, v in zip(labels, is_val) if v]
     pixel_acc = float(np.mean([p == t for p, t in zip(pred, val_labels)])) if val_labels else 0.0
-    proba = heads.proba(low_vecs[is_val])["color"]
+    proba = heads.proba(low_vecs[is_val])["color"] if is_val.any() else np.zeros((0, 1))
     head_pred = [heads.classes["color"][j] for j in proba.argmax(1)]
     head_acc = float(np.mean([p == t for p, t in zip(head_pred, val_labels)])) if val_labels else 0.0
     namer.save(out / "colour_namer.json")
