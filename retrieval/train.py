@@ -89,7 +89,7 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
 
     t = time.perf_counter()
     labels = {f: [getattr(index.products[g], f) for g in groups] for f in ATTRIBUTE_FIELDS}
-    acfg = AttributeConfig(epochs=3 if quick else AttributeConfig.epochs)
+    acfg = AttributeConfig(image_dim=feats.shape[1], epochs=3 if quick else AttributeConfig.epochs)
     heads, ametrics = train_attributes(feats, labels, val_mask, acfg, progress=progress, row_kind=kind)
     heads.save(out)
     metrics["attributes"] = ametrics

@@ -52,14 +52,15 @@ class FakeImageEncoder:
         self.encoded += len(items)
         return l2_normalise(np.stack([self._vec(it) for it in items])) if items else np.zeros((0, self.dim), np.float32)
 
-    def encode_files(self, paths, batch_size: int = 32, progress: bool = False, on_batch=None):
+    def encode_files(self, paths, batch_size: int = 32, progress: bool = False, on_batch=None, transform=None):
         out = np.zeros((len(paths), self.dim), np.float32)
         errors: list = []
         for i, p in enumerate(paths):
             try:
                 if p is None:
                     raise ImageDecodeError("no image")
-                out[i] = self._vec(p)
+                img = load_image(p)
+                out[i] = self._vec(transform(img, i) if transform else img)
                 errors.append(None)
             except ImageDecodeError as e:
                 errors.append(str(e))
