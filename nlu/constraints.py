@@ -95,7 +95,7 @@ please pls like would could can do does is are am it its this that these those s
 one ones kind sort type pair pairs maybe also just really very so too which what where who how there
 here good nice new style styles item items product products shop shopping store see got have has let
 lets let's gift present hey hi hello same similar but instead version anything else exactly just
-other""".split())
+other within budget""".split())
 
 
 # ------------------------------------------------------------------------------------ results
@@ -231,8 +231,11 @@ class ConstraintParser:
             k = 1 if len(toks[i]) < 7 else 2
             scored = sorted((edit_distance(toks[i], w), w) for w in self._fuzzy_words
                             if w[0] == toks[i][0] and abs(len(w) - len(toks[i])) <= k)
-            if scored and scored[0][0] <= k and (len(scored) == 1 or scored[1][0] > scored[0][0]):
-                return 1, self._fuzzy_words[scored[0][1]][0], "fuzzy"
+            if scored and scored[0][0] <= k:
+                best = [self._fuzzy_words[w][0] for dist, w in scored if dist == scored[0][0]]
+                # "wallett" is one edit from "wallet" and "wallets": a tie between forms of one value is fine
+                if len({(e.field, e.values) for e in best}) == 1:
+                    return 1, best[0], "fuzzy"
         return None
 
     def _parse_prices(self, text: str, q: ParsedQuery) -> str:

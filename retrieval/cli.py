@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", required=True)
     s.add_argument("--k", type=int, default=10)
     s.add_argument("--fusion", choices=["feature", "model", "decision", "attention"],
-                   help="how photo, words and context are fused (default: setting SHOP_FUSION, attention)")
+                   help="how photo, words and context are fused (default: setting SHOP_FUSION, decision)")
     s.set_defaults(func=cmd_search)
 
     q = sub.add_parser("query", help="search once, or interactively without words")

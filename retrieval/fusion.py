@@ -43,6 +43,13 @@ def _normalised(w: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in w.items()} if total > 0 else w
 
 
+def similarities(matrix: np.ndarray, q: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """matrix[cand] @ q, reading only the candidate rows when they are a small share."""
+    if len(cand) * 4 < len(matrix):
+        return matrix[cand] @ q
+    return (matrix @ q)[cand]
+
+
 def part_similarities(parts: QueryParts, text_matrix: np.ndarray, image_matrix: np.ndarray,
                       cand: np.ndarray) -> dict[str, np.ndarray]:
     """Per-part cosine similarities over the candidates (photo: raw visual features)."""
@@ -50,11 +57,11 @@ def part_similarities(parts: QueryParts, text_matrix: np.ndarray, image_matrix: 
     for name in ("text", "constraints", "reference"):
         v = getattr(parts, name)
         if v is not None:
-            sims[name] = (text_matrix @ v)[cand]
+            sims[name] = similarities(text_matrix, v, cand)
     if parts.photo_raw is not None:
-        sims["photo"] = (image_matrix @ parts.photo_raw)[cand]
+        sims["photo"] = similarities(image_matrix, parts.photo_raw, cand)
     elif parts.photo is not None:
-        sims["photo"] = (text_matrix @ parts.photo)[cand]
+        sims["photo"] = similarities(text_matrix, parts.photo, cand)
     return sims
 
 
@@ -70,12 +77,12 @@ def fuse_scores(strategy: str, parts: QueryParts, text_matrix: np.ndarray, image
     sims = part_similarities(parts, text_matrix, image_matrix, cand)
     if strategy == "attention" and fuser is not None and (parts.photo is not None or parts.photo_raw is None):
         q, w = fuser.fuse({n: parts._vec(n) if n != "photo" else parts.photo for n in present})
-        return (text_matrix @ q)[cand], w, sims
+        return similarities(text_matrix, q, cand), w, sims
     if strategy == "feature" and (parts.photo is not None or parts.photo_raw is None):
         w = _normalised({n: (weights or {}).get(n, 1.0) for n in present})
         q = sum(w[n] * (parts.photo if n == "photo" else getattr(parts, n)) for n in present)
         q = q / max(float(np.linalg.norm(q)), 1e-12)
-        return (text_matrix @ q)[cand], w, sims
+        return similarities(text_matrix, q, cand), w, sims
     if strategy == "decision" and len(sims) > 1:
         w = _normalised({n: 1.0 for n in sims})
         score = np.zeros(len(cand), np.float32)

@@ -121,7 +121,7 @@ class SearchEngine:
 
     def __init__(self, index: ProductIndex, text_encoder, image_encoder=None,
                  parser: ConstraintParser | None = None, models: "MultimodalModels | None" = None,
-                 fusion: str = "attention", prior_weights: dict[str, float] | None = None) -> None:
+                 fusion: str = "decision", prior_weights: dict[str, float] | None = None) -> None:
         self.index = index
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
@@ -134,7 +134,12 @@ class SearchEngine:
 
     @classmethod
     def from_settings(cls, settings, load_image_encoder: bool = True) -> "SearchEngine":
+        import torch
+
         from nlu.encoders import ImageEncoder, TextEncoder
+
+        if settings.torch_threads > 0:
+            torch.set_num_threads(settings.torch_threads)
 
         index = ProductIndex.load(settings.resolved_index_dir(), settings)
         image = ImageEncoder(settings.image_model) if load_image_encoder else None

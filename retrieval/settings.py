@@ -26,8 +26,11 @@ class Settings(BaseSettings):
     faiss_factory: str = "Flat"
     faiss_params: str = ""  # e.g. "efSearch=64" or "nprobe=16"
     check_images: str = "open"
-    fusion: str = Field("attention", description="feature | model | decision | attention")
+    fusion: str = Field("decision", description="feature | model | decision | attention (decision measured best, bench/results/fusion.md)")
     batch_size: int = 32
+    # Threads torch uses for one query in the search process. One is faster on a 2-core machine
+    # shared with other services (a second thread waits on the scheduler); builds use torch's default.
+    torch_threads: int = 1
 
     def resolved_index_dir(self) -> Path:
         if self.index_dir is not None:

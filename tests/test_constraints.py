@@ -153,3 +153,11 @@ def test_usage_plus_category_names_a_type(parser):
     assert pos(parser.parse("formal black shoes for men")) == {"article_type": "Formal Shoes", "color": "Black",
                                                                "gender": "Men"}
     assert pos(parser.parse("red t shirts"))["article_type"] == "Tshirts"  # plurals of everyday names
+
+
+def test_typo_between_forms_of_one_value(parser):
+    for typo, value in (("wallett", None), ("sunglases", "Sunglasses"), ("tshirst", "Tshirts")):
+        q = parser.parse(typo)
+        if value:
+            assert q.wanted("article_type") == (value,), typo
+    assert "within" not in parser.parse("tshirt within a budget of 80").residual

@@ -30,6 +30,6 @@ def test_dev_queries_quality(tmp_path):
     table = json.loads(score.stdout)
     print(json.dumps(table))
     assert table["text"]["ndcg"] >= 0.90
-    assert table["image"]["ndcg"] >= 0.15  # plain image features: the floor the joint space raises
-    assert table["composed"]["ndcg"] >= 0.30
+    assert table["image"]["ndcg"] >= 0.35  # plain image features gave 0.17; trained photo attributes ~0.48
+    assert table["composed"]["ndcg"] >= 0.80  # 0.61 before training, ~0.90 with it
     assert all(t["missing"] == 0 for t in table.values())

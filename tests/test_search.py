@@ -81,7 +81,7 @@ def test_photo_search_finds_the_same_colour(engine, tmp_path):
 
 def test_photo_plus_words(engine, tmp_path):
     photo = write_image(tmp_path / "q.jpg", "Blue", size=(60, 80))
-    res = engine.search("shirts", image=photo.read_bytes(), k=3)
+    res = engine.search("shirts", image=photo.read_bytes(), k=3, fusion="model")
     assert res.hits[0].product.id == "1007"  # the blue shirt
     assert res.hits[0].why["weights"]["photo"] > res.hits[0].why["weights"]["text"] > 0
 
