@@ -66,10 +66,16 @@ class MultimodalModels:
     def photo_attributes(self, features: np.ndarray, pil=None) -> dict:
         """{"proba": {field: (classes, probs)}, "top": {field: [(value, p), ...]}} for one photo."""
         proba = {f: (self.heads.classes[f], p[0]) for f, p in self.heads.proba(features[None]).items()}
-        if self.colour_source == "pixels" and self.namer is not None and pil is not None:
+        if self.namer is not None and pil is not None:
+            # both colour readers: geometric mean of the pixel namer and the head (dev photos:
+            # 0.489 nDCG@10 vs 0.476 pixels only and 0.449 head only)
             from nlu.colour import dominant_colour
 
-            proba["color"] = (list(self.namer.classes), self.namer.proba(dominant_colour(pil)[None])[0])
+            pixel = dict(zip(self.namer.classes, self.namer.proba(dominant_colour(pil)[None])[0]))
+            head = dict(zip(*proba["color"]))
+            classes = sorted(set(pixel) | set(head))
+            mix = np.array([np.sqrt((pixel.get(c, 0) + 1e-3) * (head.get(c, 0) + 1e-3)) for c in classes])
+            proba["color"] = (classes, (mix / mix.sum()).astype(np.float32))
         top = {f: [(c, round(float(p[j]), 3)) for j in np.argsort(-p)[:3] for c in [classes[j]]]
                for f, (classes, p) in proba.items()}
         return {"proba": proba, "top": top}
