@@ -212,19 +212,23 @@ class ImageEncoder:
     def encode_files(self, paths: Sequence[str | None], batch_size: int = 32, progress: bool = False,
                      on_batch: Callable[[int], None] | None = None,
                      transform: Callable[[Image.Image, int], Image.Image] | None = None,
-                     ) -> tuple[np.ndarray, list[str | None]]:
+                     prefetch: bool = False) -> tuple[np.ndarray, list[str | None]]:
         """Encode many files, decoding ahead in background threads while the network runs.
 
         Returns (vectors (n, 1280), errors): a row whose photo is missing or unreadable is all
         zeros and its error says why; nothing raises for a single bad file. ``transform(img, i)``
         changes the i-th photo before encoding (e.g. a shopper-like low-resolution copy).
+        ``prefetch`` decodes in a background thread; off by default, since on a small machine where
+        torch already uses every core the extra thread slows the network more than it saves
+        (decoding is ~2% of the work: 2,000 photos/s on one thread).
         """
         n = len(paths)
         out = np.zeros((n, self.dim), np.float32)
         errors: list[str | None] = [None] * n
         batches = list(range(0, n, batch_size))
         for bi, (start, batch) in enumerate(_progress(
-                zip(batches, self._prefetch(paths, batches, batch_size, transform)), len(batches),
+                zip(batches, self._prefetch(paths, batches, batch_size, transform) if prefetch
+                    else (self._decode(paths, start, batch_size, transform) for start in batches)), len(batches),
                 "image features", progress)):
             errors[start:start + len(batch.errors)] = batch.errors
             if batch.pixels.shape[0]:
@@ -234,31 +238,33 @@ class ImageEncoder:
                 on_batch(bi)
         return l2_normalise(out), errors
 
+    def _decode(self, paths: Sequence[str | None], start: int, batch_size: int,
+                transform: Callable | None = None) -> ImageBatch:
+        """Decode and preprocess one batch; unreadable photos are reported, not raised."""
+        size = self.image_size
+        arrays, ok, errs = [], [], []
+        for i, p in enumerate(paths[start:start + batch_size], start):
+            try:
+                if p is None:
+                    raise ImageDecodeError("no image")
+                img = load_image(p)
+                arrays.append(preprocess(transform(img, i) if transform else img, size))
+                ok.append(True)
+                errs.append(None)
+            except ImageDecodeError as e:
+                ok.append(False)
+                errs.append(str(e))
+        pixels = np.stack(arrays) if arrays else np.zeros((0, 3, size, size), np.float32)
+        return ImageBatch(pixels, np.array(ok, bool), errs)
+
     def _prefetch(self, paths: Sequence[str | None], starts: list[int], batch_size: int,
                   transform: Callable | None = None) -> Iterator[ImageBatch]:
         """Decode batches in a thread (PIL releases the GIL) so decoding overlaps inference."""
         q: queue.Queue = queue.Queue(maxsize=4)
-        size = self.image_size
-
-        def decode(start: int) -> ImageBatch:
-            arrays, ok, errs = [], [], []
-            for i, p in enumerate(paths[start:start + batch_size], start):
-                try:
-                    if p is None:
-                        raise ImageDecodeError("no image")
-                    img = load_image(p)
-                    arrays.append(preprocess(transform(img, i) if transform else img, size))
-                    ok.append(True)
-                    errs.append(None)
-                except ImageDecodeError as e:
-                    ok.append(False)
-                    errs.append(str(e))
-            pixels = np.stack(arrays) if arrays else np.zeros((0, 3, size, size), np.float32)
-            return ImageBatch(pixels, np.array(ok, bool), errs)
 
         def producer() -> None:
             for start in starts:  # the bounded queue keeps at most a few batches in memory
-                q.put(decode(start))
+                q.put(self._decode(paths, start, batch_size, transform))
             q.put(None)
 
         t = threading.Thread(target=producer, daemon=True)
