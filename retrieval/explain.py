@@ -18,6 +18,8 @@ def explain(product: Product, parsed: ParsedQuery, *, text_similarity: float | N
         value = getattr(product, c.field, "")
         entry = {"field": c.field, "asked": c.surface or c.values[0], "value": value,
                  "negated": c.negated, "source": c.source}
+        if c.negated:
+            entry["excluded"] = c.values[0]
         ok = (value not in c.values) if c.negated else (value in c.values)
         (matched if ok else failed).append(entry | {"relaxed": c.field in relaxed_fields})
     price = None
@@ -66,7 +68,7 @@ def reason(product: Product, why: dict) -> str:
     elif pos:
         parts.append("Matches " + ", ".join(f"{FIELD_NAMES.get(f, f)} {v}" for f, v in pos.items()))
     if neg:
-        parts.append("not " + " or ".join(m["asked"] for m in neg))
+        parts.append("not " + " or ".join(m.get("excluded", m["asked"]) for m in neg))
     price = why.get("price")
     if price:
         if price["ok"] and price["max"] is not None and price["min"] is not None:
