@@ -61,63 +61,10 @@ from retrieval.settings import Settings  # noqa: E402
 BENCH_VAR = ROOT / "var" / "bench"
 RESULTS = ROOT / "bench" / "results"
 TARGET_RATIO = 0.9
-SHARED_NOTE = ("Measured on a shared 2-core machine with other jobs running at the same time: "
-               "timings are noisy; medians and ratios are more meaningful than absolute figures.")
+from _common import SHARED_NOTE, code_version, machine_info  # noqa: E402
 
 
 # ------------------------------------------------------------------------------ machine info
-def machine_info() -> dict:
-    info: dict = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "nproc_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_start": list(os.getloadavg()),
-        "shared_machine": True,
-        "note": SHARED_NOTE,
-    }
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
-    except OSError:
-        info["cpu"] = None
-    for mod in ("torch", "faiss", "numpy", "sentence_transformers", "PIL"):
-        try:
-            info[f"{mod}_version"] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
-            info[f"{mod}_version"] = None
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-    except Exception:  # noqa: BLE001
-        pass
-    return info
-
-
-def code_version() -> dict:
-    """git HEAD, uncommitted core changes, and a hash of the core modules (the core changes while
-    benchmarks run: this says which code was measured)."""
-    import hashlib
-    import subprocess
-
-    out: dict = {}
-    try:
-        out["git_head"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                         text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "retrieval", "nlu"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.split("\n")
-        out["core_changes_not_committed"] = [ln.strip() for ln in dirty if ln.strip()]
-    except OSError:
-        pass
-    h = hashlib.sha256()
-    for f in sorted([*ROOT.glob("retrieval/*.py"), *ROOT.glob("nlu/*.py")]):
-        h.update(f.name.encode() + f.read_bytes())
-    out["core_sha256"] = h.hexdigest()[:16]
-    return out
-
-
 # ------------------------------------------------------------------------------ subset catalog
 def make_subset(catalog_dir: Path, csv_name: str, limit: int, dest: Path) -> int:
     """products.csv with the first ``limit`` data rows + images/ symlinks to the real files."""

@@ -66,63 +66,13 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_44K = ROOT.parent / "shared" / "catalog" / "fashion-44k"
 TARGET_P50_44K_MS = 30.0
 STAGES = ("parse", "encode", "filter", "score", "explain", "total")
-SHARED_NOTE = ("Measured on a shared 2-core machine with other jobs running at the same time: "
-               "timings are noisy; medians and ratios are more meaningful than absolute figures.")
+from _common import SHARED_NOTE, code_version, machine_info  # noqa: E402
 PLACEHOLDER_NOTE = ("44k index: REAL text vectors (MiniLM over product_text of all 44,072 products) but an "
                     "EMPTY PLACEHOLDER photo index (no photo encoded). Typed requests never use photo "
                     "vectors, so typed latency is representative; photo search at 44k is NOT measured.")
 
 
 # ------------------------------------------------------------------------------ machine info
-def machine_info() -> dict:
-    info: dict = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "nproc_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_start": list(os.getloadavg()),
-        "shared_machine": True,
-        "note": SHARED_NOTE,
-    }
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
-    except OSError:
-        info["cpu"] = None
-    for mod in ("torch", "faiss", "numpy", "sentence_transformers", "PIL"):
-        try:
-            info[f"{mod}_version"] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
-            info[f"{mod}_version"] = None
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-    except Exception:  # noqa: BLE001
-        pass
-    return info
-
-
-def code_version() -> dict:
-    """git HEAD, whether the working tree differs, and a hash of the modules the search runs
-    (others edit the core while benchmarks run: this says which code was measured)."""
-    out: dict = {}
-    try:
-        out["git_head"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                         text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "retrieval", "nlu"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.split("\n")
-        out["core_changes_not_committed"] = [ln.strip() for ln in dirty if ln.strip()]
-    except OSError:
-        pass
-    h = hashlib.sha256()
-    for f in sorted([*ROOT.glob("retrieval/*.py"), *ROOT.glob("nlu/*.py")]):
-        h.update(f.name.encode() + f.read_bytes())
-    out["core_sha256"] = h.hexdigest()[:16]
-    return out
-
-
 # ------------------------------------------------------------------------------ queries
 FREE_TEXT = [
     "something comfy for a day at the beach", "an outfit for a summer wedding", "warm clothes for winter",

@@ -38,8 +38,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 MB = 1024 * 1024
-SHARED_NOTE = ("Measured on a shared 2-core machine with other jobs running at the same time "
-               "(memory figures are per process and little affected; timings would be).")
+from _common import SHARED_NOTE, machine_info as _machine_info  # noqa: E402
+
+
+def machine_info() -> dict:
+    return _machine_info(import_modules=False)  # importing torch here would raise the peak measured
 
 
 def _rss_now_mb() -> float:
@@ -119,34 +122,6 @@ def child(n_searches: int) -> dict:
             "index_arrays_mb": {k: round(v / MB, 1) for k, v in arrays.items()},
             "model_params_mb": {"text": round(text_params / MB, 1), "image": round(image_params / MB, 1)},
             "torch_threads": torch.get_num_threads(), "numpy": np.__version__}
-
-
-def machine_info() -> dict:
-    info: dict = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_start": list(os.getloadavg()),
-        "shared_machine": True,
-        "note": SHARED_NOTE,
-    }
-    try:
-        with open("/proc/meminfo") as f:
-            info["mem_total_mb"] = round(int(f.readline().split()[1]) / 1024)
-    except OSError:
-        pass
-    # versions from package metadata: importing torch here would raise this process's peak RSS,
-    # and a child started with fork+exec inherits its parent's peak as its own starting ru_maxrss
-    from importlib import metadata
-
-    for mod, dist in (("torch", "torch"), ("faiss", "faiss-cpu"), ("numpy", "numpy"),
-                      ("sentence_transformers", "sentence-transformers")):
-        try:
-            info[f"{mod}_version"] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            info[f"{mod}_version"] = None
-    return info
 
 
 def main(argv: list[str] | None = None) -> int:
