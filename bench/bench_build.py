@@ -40,10 +40,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as _dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys

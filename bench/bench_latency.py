@@ -41,12 +41,10 @@ Writes ``bench/results/latency.json`` and prints tables.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import hashlib
 import io
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess

@@ -25,10 +25,8 @@ Writes ``bench/results/memory.json`` and prints a table (MB = 2**20 bytes).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys

@@ -15,11 +15,10 @@ come in as plain lists.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +26,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlu import checkpoint
+
 log = logging.getLogger(__name__)
 
 FORMAT = "attribute-heads"
 FORMAT_VERSION = 1
-CONFIG_FILE = "attributes.json"
-WEIGHTS_FILE = "attributes.safetensors"
+STEM = "attributes"  # attributes.json + attributes.safetensors
 IGNORE = -100  # target index of rows without a usable label
 
 
@@ -110,44 +110,21 @@ class AttributeHeads:
 
     def save(self, folder: Path) -> None:
         """Write attributes.json (format, config, classes, metrics) and attributes.safetensors."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().contiguous() for k, v in self.net.state_dict().items()}, str(folder / WEIGHTS_FILE))
-        meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": asdict(self.config),
-                "classes": self.classes, "metrics": self.metrics}
-        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        checkpoint.save(folder, STEM, self.net, {"format": FORMAT, "version": FORMAT_VERSION,
+                                                 "config": asdict(self.config), "classes": self.classes,
+                                                 "metrics": self.metrics})
 
     @classmethod
     def load(cls, folder: Path) -> "AttributeHeads":
         """Read heads written by save(); raises FileNotFoundError / ValueError with the reason."""
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            if not (folder / name).is_file():
-                raise FileNotFoundError(f"attribute heads: {folder / name} is missing (train them first)")
-        meta = json.loads((folder / CONFIG_FILE).read_text())
-        if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-            raise ValueError(f"attribute heads: {folder / CONFIG_FILE} is format {meta.get('format')!r} "
-                             f"v{meta.get('version')}, expected {FORMAT!r} v{FORMAT_VERSION}")
+        meta = checkpoint.read_meta(folder, STEM, "attribute heads", FORMAT, FORMAT_VERSION, AttributeConfig)
         raw = dict(meta["config"])
-        unknown = set(raw) - {f.name for f in fields(AttributeConfig)}
-        if unknown:
-            raise ValueError(f"attribute heads: unknown config keys {sorted(unknown)} in {folder / CONFIG_FILE}")
         raw["fields"] = tuple(raw.get("fields", ()))
         config = AttributeConfig(**raw)
         classes = {f: list(meta["classes"][f]) for f in config.fields if f in meta["classes"]}
         net = AttributeNet(config, {f: len(c) for f, c in classes.items()})
-        state = load_file(str(folder / WEIGHTS_FILE))
-        expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-        found = {k: tuple(v.shape) for k, v in state.items()}
-        if expected != found:
-            diff = sorted(set(expected.items()) ^ set(found.items()))[:4]
-            raise ValueError(f"attribute heads: weights in {folder / WEIGHTS_FILE} do not match the config and "
-                             f"classes in {folder / CONFIG_FILE}; e.g. {diff}")
-        net.load_state_dict(state)
+        checkpoint.load_weights(folder, STEM, "attribute heads", net,
+                                f"the config and classes in {Path(folder) / STEM}.json")
         return cls(net, config, classes, meta.get("metrics", {}))
 
 

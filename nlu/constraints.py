@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
-from nlu.vocabulary import FIELDS, Entry, Vocabulary, normalise
+from nlu.vocabulary import FIELDS, Entry, Vocabulary
 
 FIELD_PRIORITY = {f: i for i, f in enumerate(
     ("article_type", "color", "gender", "brand", "usage", "sub_category", "master_category"))}

@@ -9,11 +9,9 @@ from __future__ import annotations
 import io
 import logging
 import os
-import queue
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol, Sequence, Union
+from typing import Callable, Iterable, Protocol, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -98,7 +96,7 @@ class TextEncoder:
 # -------------------------------------------------------------------------------------- image
 
 
-def load_image(item: ImageInput, max_pixels: int = MAX_IMAGE_PIXELS) -> "PIL.Image.Image":  # noqa: F821
+def load_image(item: ImageInput, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Open a photo from a path, raw bytes or a PIL image; RGB, alpha flattened onto white.
 
     Raises ImageDecodeError with a readable reason for anything that is not a usable photo.
@@ -129,7 +127,7 @@ def load_image(item: ImageInput, max_pixels: int = MAX_IMAGE_PIXELS) -> "PIL.Ima
         raise ImageDecodeError(f"the photo could not be decoded ({e})") from e
 
 
-def square_pad(img: "PIL.Image.Image", fill: tuple[int, int, int] = (255, 255, 255)) -> "PIL.Image.Image":  # noqa: F821
+def square_pad(img: Image.Image, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     """Pad to a square on a white background (catalog photos are products on white)."""
     from PIL import Image
 
@@ -142,7 +140,7 @@ def square_pad(img: "PIL.Image.Image", fill: tuple[int, int, int] = (255, 255, 2
     return canvas
 
 
-def preprocess(img: "PIL.Image.Image", size: int = 224) -> np.ndarray:  # noqa: F821
+def preprocess(img: Image.Image, size: int = 224) -> np.ndarray:
     """PIL RGB -> float32 (3, size, size) scaled to [-1, 1]."""
     from PIL import Image
 
@@ -212,23 +210,21 @@ class ImageEncoder:
     def encode_files(self, paths: Sequence[str | None], batch_size: int = 32, progress: bool = False,
                      on_batch: Callable[[int], None] | None = None,
                      transform: Callable[[Image.Image, int], Image.Image] | None = None,
-                     prefetch: bool = False) -> tuple[np.ndarray, list[str | None]]:
+                     ) -> tuple[np.ndarray, list[str | None]]:
         """Encode many files, decoding ahead in background threads while the network runs.
 
         Returns (vectors (n, 1280), errors): a row whose photo is missing or unreadable is all
         zeros and its error says why; nothing raises for a single bad file. ``transform(img, i)``
         changes the i-th photo before encoding (e.g. a shopper-like low-resolution copy).
-        ``prefetch`` decodes in a background thread; off by default, since on a small machine where
-        torch already uses every core the extra thread slows the network more than it saves
-        (decoding is ~2% of the work: 2,000 photos/s on one thread).
+        Decoding runs inline: a background decoding thread was tried and slowed the network more
+        than it saved on 2 cores where torch uses every core (decoding is ~2% of the work).
         """
         n = len(paths)
         out = np.zeros((n, self.dim), np.float32)
         errors: list[str | None] = [None] * n
         batches = list(range(0, n, batch_size))
         for bi, (start, batch) in enumerate(_progress(
-                zip(batches, self._prefetch(paths, batches, batch_size, transform) if prefetch
-                    else (self._decode(paths, start, batch_size, transform) for start in batches)), len(batches),
+                zip(batches, (self._decode(paths, start, batch_size, transform) for start in batches)), len(batches),
                 "image features", progress)):
             errors[start:start + len(batch.errors)] = batch.errors
             if batch.pixels.shape[0]:
@@ -256,19 +252,3 @@ class ImageEncoder:
                 errs.append(str(e))
         pixels = np.stack(arrays) if arrays else np.zeros((0, 3, size, size), np.float32)
         return ImageBatch(pixels, np.array(ok, bool), errs)
-
-    def _prefetch(self, paths: Sequence[str | None], starts: list[int], batch_size: int,
-                  transform: Callable | None = None) -> Iterator[ImageBatch]:
-        """Decode batches in a thread (PIL releases the GIL) so decoding overlaps inference."""
-        q: queue.Queue = queue.Queue(maxsize=4)
-
-        def producer() -> None:
-            for start in starts:  # the bounded queue keeps at most a few batches in memory
-                q.put(self._decode(paths, start, batch_size, transform))
-            q.put(None)
-
-        t = threading.Thread(target=producer, daemon=True)
-        t.start()
-        while (item := q.get()) is not None:
-            yield item
-        t.join()

@@ -9,7 +9,6 @@ photo can lend its shape while the words decide the colour).
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -21,10 +20,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlu import checkpoint
+
 log = logging.getLogger(__name__)
 
 PARTS = ("text", "photo", "constraints", "reference")
 FORMAT = 1
+FORMAT_VERSION = None  # files written so far carry no version
+STEM = "fusion"  # fusion.json + fusion.safetensors
 
 
 @dataclass
@@ -97,25 +100,17 @@ class Fuser:
         return fused[0].numpy(), weights
 
     def save(self, folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / "fusion.safetensors"))
-        (folder / "fusion.json").write_text(json.dumps(
-            {"format": FORMAT, "parts": PARTS, "config": asdict(self.config), "metrics": self.metrics}, indent=1))
+        """Write fusion.json (format, parts, config, metrics) and fusion.safetensors."""
+        checkpoint.save(folder, STEM, self.model, {"format": FORMAT, "version": FORMAT_VERSION, "parts": PARTS,
+                                                   "config": asdict(self.config), "metrics": self.metrics})
 
     @classmethod
     def load(cls, folder: Path) -> "Fuser":
-        from safetensors.torch import load_file
-
-        meta_path, w_path = folder / "fusion.json", folder / "fusion.safetensors"
-        if not meta_path.exists() or not w_path.exists():
-            raise FileNotFoundError(f"no trained fusion in {folder}: run `python -m retrieval train`")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT or tuple(meta.get("parts", ())) != PARTS:
-            raise ValueError(f"{meta_path} was written by another version: retrain")
+        meta = checkpoint.read_meta(folder, STEM, "attention fusion", FORMAT, FORMAT_VERSION, FusionConfig)
+        if tuple(meta.get("parts", ())) != PARTS:
+            raise ValueError(f"attention fusion: {Path(folder) / STEM}.json fuses other parts: retrain")
         model = AttentionFusion(FusionConfig(**meta["config"]))
-        model.load_state_dict(load_file(str(w_path)))
+        checkpoint.load_weights(folder, STEM, "attention fusion", model)
         return cls(model, meta.get("metrics"))
 
 

@@ -14,11 +14,10 @@ Arrays in and out follow ``nlu.encoders``: float32, rows L2-normalised, shape (n
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +25,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlu import checkpoint
+
 log = logging.getLogger(__name__)
 
 FORMAT = "joint-head"
 FORMAT_VERSION = 1
-CONFIG_FILE = "joint_head.json"
-WEIGHTS_FILE = "joint_head.safetensors"
+STEM = "joint_head"  # joint_head.json + joint_head.safetensors
 SAME_TEXT_COS = 0.999  # text vectors this close are "the same text"
 MAX_LOGIT_SCALE = 100.0  # temperature >= 0.01, as in CLIP
 
@@ -131,42 +131,17 @@ class JointSpace:
 
     def save(self, folder: Path) -> None:
         """Write joint_head.json (format, config, metrics) and joint_head.safetensors."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE))
-        meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": asdict(self.config), "metrics": self.metrics}
-        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        checkpoint.save(folder, STEM, self.head, {"format": FORMAT, "version": FORMAT_VERSION,
+                                                  "config": asdict(self.config), "metrics": self.metrics})
 
     @classmethod
     def load(cls, folder: Path) -> "JointSpace":
         """Read a head written by save(); raises FileNotFoundError / ValueError with the reason."""
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            if not (folder / name).is_file():
-                raise FileNotFoundError(f"joint head: {folder / name} is missing (train it first)")
-        meta = json.loads((folder / CONFIG_FILE).read_text())
-        if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-            raise ValueError(f"joint head: {folder / CONFIG_FILE} is format {meta.get('format')!r} "
-                             f"v{meta.get('version')}, expected {FORMAT!r} v{FORMAT_VERSION}")
-        known = {f.name for f in fields(JointConfig)}
-        unknown = set(meta.get("config", {})) - known
-        if unknown:
-            raise ValueError(f"joint head: unknown config keys {sorted(unknown)} in {folder / CONFIG_FILE}")
+        meta = checkpoint.read_meta(folder, STEM, "joint head", FORMAT, FORMAT_VERSION, JointConfig)
         config = JointConfig(**meta["config"])
         head = ProjectionHead(config)
-        state = load_file(str(folder / WEIGHTS_FILE))
-        expected = {k: tuple(v.shape) for k, v in head.state_dict().items()}
-        found = {k: tuple(v.shape) for k, v in state.items()}
-        if expected != found:
-            diff = sorted(set(expected.items()) ^ set(found.items()))[:4]
-            raise ValueError(f"joint head: weights in {folder / WEIGHTS_FILE} do not match its config "
-                             f"(hidden={config.hidden}, dims {config.image_dim}->{config.text_dim}); e.g. {diff}")
-        head.load_state_dict(state)
+        checkpoint.load_weights(folder, STEM, "joint head", head,
+                                f"its config (hidden={config.hidden}, dims {config.image_dim}->{config.text_dim})")
         return cls(head, meta.get("metrics", {}))
 
 

@@ -42,15 +42,7 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "price",
     "image",
 )
-ATTRIBUTE_FIELDS: tuple[str, ...] = (
-    "brand",
-    "gender",
-    "master_category",
-    "sub_category",
-    "article_type",
-    "color",
-    "usage",
-)
+ATTRIBUTE_FIELDS: tuple[str, ...] = tuple(f for f in CANONICAL_FIELDS if f not in ("id", "title", "price", "image"))
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "title")
 CHECK_IMAGE_MODES: tuple[str, ...] = ("open", "exists", "none")
 

@@ -31,10 +31,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def ensure_index(settings: Settings, progress: bool = True) -> None:
     """Build the index when it is missing or out of date (incremental when possible)."""
-    from retrieval.product_index import IndexMismatchError, ProductIndex, build_index
+    from retrieval.product_index import IndexMismatchError, build_index, read_manifest
 
     try:
-        ProductIndex.load(settings.resolved_index_dir(), settings)
+        read_manifest(settings.resolved_index_dir(), settings)  # the manifest says it all; no vectors loaded
         return
     except IndexMismatchError as e:
         log.info("%s — updating", e)
@@ -43,14 +43,13 @@ def ensure_index(settings: Settings, progress: bool = True) -> None:
 
 def ensure_models(settings: Settings, progress: bool = True) -> None:
     """Train the multimodal parts when they are missing or were trained on another catalog state."""
-    import json as _json
-
+    from retrieval.product_index import read_manifest
     from retrieval.train import train_all
 
     folder = settings.resolved_index_dir()
     metrics = folder / "models" / "metrics.json"
-    manifest = _json.loads((folder / "manifest.json").read_text())
-    if metrics.exists() and _json.loads(metrics.read_text()).get("index_checksum") == manifest["catalog"]["checksum"]:
+    checksum = read_manifest(folder)["catalog"]["checksum"]
+    if metrics.exists() and json.loads(metrics.read_text()).get("index_checksum") == checksum:
         return
     log.info("training the joint space, photo attributes and fusion for this catalog (once)")
     train_all(settings, progress=progress)
@@ -250,9 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except Exception as e:  # a clear message instead of a traceback for known failures
         from retrieval.catalog import CatalogError
-        from retrieval.product_index import IndexError_
+        from retrieval.product_index import IndexMismatchError
 
-        if isinstance(e, (CatalogError, IndexError_, ValueError)):
+        if isinstance(e, (CatalogError, IndexMismatchError, ValueError)):
             print(f"error: {e}", file=sys.stderr)
             return 2
         raise

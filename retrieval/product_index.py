@@ -36,11 +36,8 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 
 
-class IndexError_(RuntimeError):
+class IndexMismatchError(RuntimeError):
     """The index folder is missing, damaged, or does not fit the settings or the catalog."""
-
-
-IndexMismatchError = IndexError_
 
 
 def product_text(p: Product) -> str:
@@ -159,15 +156,7 @@ class ProductIndex:
     def load(cls, path: str | Path, settings: Settings | None = None, check_catalog: bool = True) -> "ProductIndex":
         """Load a folder; with settings, check that it was built with the same models and catalog."""
         path = Path(path)
-        mf = path / "manifest.json"
-        if not mf.exists():
-            raise IndexError_(f"no index at {path} (manifest.json missing): run `python -m retrieval build`")
-        manifest = json.loads(mf.read_text())
-        if manifest.get("format") != FORMAT:
-            raise IndexError_(f"index at {path} has format {manifest.get('format')}, this code reads {FORMAT}: "
-                              "run `python -m retrieval build --rebuild`")
-        if settings is not None:
-            check_manifest(manifest, settings, path, check_catalog=check_catalog)
+        manifest = read_manifest(path, settings, check_catalog=check_catalog)
         factory, params = manifest["faiss"]["factory"], manifest["faiss"].get("params", "")
         if settings is not None and settings.faiss_params:
             params = settings.faiss_params
@@ -186,6 +175,21 @@ class ProductIndex:
         image = VectorIndex.load(path / "image", factory, params)
         vocab = Vocabulary.load(path / "vocabulary.json")
         return cls(path, manifest, products, hashes, text, image, vocab)
+
+
+def read_manifest(path: Path, settings: Settings | None = None, check_catalog: bool = True) -> dict:
+    """The folder's manifest; IndexMismatchError when it is missing, of another format, or (with
+    settings) built with other models or for another state of the catalog."""
+    mf = Path(path) / "manifest.json"
+    if not mf.exists():
+        raise IndexMismatchError(f"no index at {path} (manifest.json missing): run `python -m retrieval build`")
+    manifest = json.loads(mf.read_text())
+    if manifest.get("format") != FORMAT:
+        raise IndexMismatchError(f"index at {path} has format {manifest.get('format')}, this code reads {FORMAT}: "
+                                 "run `python -m retrieval build --rebuild`")
+    if settings is not None:
+        check_manifest(manifest, settings, Path(path), check_catalog=check_catalog)
+    return manifest
 
 
 def check_manifest(manifest: dict, settings: Settings, path: Path, check_catalog: bool = True) -> None:

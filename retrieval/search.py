@@ -39,9 +39,8 @@ PRIOR_WEIGHTS = {"article_type": 0.15, "color": 0.1, "gender": 0.05}
 class MultimodalModels:
     """The trained parts (joint head, attribute heads, colour namer, attention fusion)."""
 
-    def __init__(self, joint, heads, fuser, namer=None, colour_source: str = "head", metrics: dict | None = None):
+    def __init__(self, joint, heads, fuser, namer=None, metrics: dict | None = None):
         self.joint, self.heads, self.fuser, self.namer = joint, heads, fuser, namer
-        self.colour_source = colour_source
         self.metrics = metrics or {}
 
     @classmethod
@@ -60,8 +59,7 @@ class MultimodalModels:
 
         metrics = json.loads((folder / "metrics.json").read_text())
         namer = ColourNamer.load(folder / "colour_namer.json") if (folder / "colour_namer.json").exists() else None
-        return cls(JointSpace.load(folder), AttributeHeads.load(folder), Fuser.load(folder), namer,
-                   metrics.get("colour", {}).get("chosen", "head"), metrics)
+        return cls(JointSpace.load(folder), AttributeHeads.load(folder), Fuser.load(folder), namer, metrics)
 
     def photo_attributes(self, features: np.ndarray, pil=None) -> dict:
         """{"proba": {field: (classes, probs)}, "top": {field: [(value, p), ...]}} for one photo."""
@@ -247,15 +245,12 @@ class SearchEngine:
         idx = self.index
         if not mask.any():
             return np.zeros(0, np.int64), np.zeros(0, np.float32), {}, {}
-        if not parts.present():  # only constraints/prices: rank the matches by price preference
-            parts = QueryParts(text=self._encode_words([" ".join(c.values[0] for c in parsed.constraints
-                                                                 if not c.negated)]) if parsed.constraints else None)
         cand = np.flatnonzero(mask)
         if parts.photo_raw is not None:
             with_photo = cand[idx.has_image[cand]]
             if len(with_photo):  # a photo query ranks products that have photos
                 cand = with_photo
-        if not parts.present():
+        if not parts.present():  # only prices or exclusions: the matches rank by price preference
             score, w, sims = np.zeros(len(cand), np.float32), {}, {}
         else:
             score, w, sims = fuse_scores(fusion, parts, idx.text_matrix, idx.image_matrix, cand,

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.product_index import ProductIndex, product_text
+from retrieval.product_index import ProductIndex
 from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
-ATTRIBUTE_FIELDS = ("article_type", "color", "gender", "usage")
 
 
 def held_out(product_id: str, share: float = 0.1) -> bool:
@@ -88,8 +87,8 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
     metrics["seconds"]["joint"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    labels = {f: [getattr(index.products[g], f) for g in groups] for f in ATTRIBUTE_FIELDS}
     acfg = AttributeConfig(image_dim=feats.shape[1], epochs=3 if quick else AttributeConfig.epochs)
+    labels = {f: [getattr(index.products[g], f) for g in groups] for f in acfg.fields}
     heads, ametrics = train_attributes(feats, labels, val_mask, acfg, progress=progress, row_kind=kind)
     heads.save(out)
     metrics["attributes"] = ametrics
@@ -189,6 +188,3 @@ def _fusion_data(index, joint, low_ids, low_vecs, val_products, n: int, text_enc
     keep = np.array([len(p) > 0 for p in positives])
     return parts[keep], mask[keep], [p for p, k in zip(positives, keep) if k], is_val[keep], gallery_ids
 
-
-def product_texts(index: ProductIndex) -> list[str]:
-    return [product_text(p) if p is not None else "" for p in index.products]
