@@ -77,6 +77,10 @@ def reason(product: Product, why: dict) -> str:
             parts.append(f"{_money(price['value'])}, under your {_money(price['max'])}")
         elif price["ok"] and price["min"] is not None:
             parts.append(f"{_money(price['value'])}, over {_money(price['min'])}")
+        elif price["max"] is not None or price["min"] is not None:  # the bound was relaxed
+            bound = (f"over your {_money(price['max'])}" if price["max"] is not None and price["value"] is not None
+                     and price["value"] > price["max"] else "outside your price range")
+            parts.append(f"{_money(price['value'])}, {bound} (none left within it)")
         elif price["preference"] == "low":
             parts.append(f"low price: {_money(price['value'])}")
         elif price["preference"] == "high":

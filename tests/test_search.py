@@ -1,7 +1,6 @@
 """Constraint-aware search over the tiny catalog with fake encoders."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from nlu.constraints import Constraint
@@ -134,3 +133,23 @@ def test_usage_reranks_but_does_not_filter(engine):
     assert res.hits[0].product.usage == "Sports" and res.hits[1].product.usage == "Sports"
     res = engine.search("tshirts, not for sports", k=10)
     assert all(h.product.usage != "Sports" for h in res.hits)
+
+
+def test_unknown_reference_or_strategy_is_a_clear_error(engine, tiny_index, encoders):
+    with pytest.raises(SearchError, match="unknown product 'nope'"):
+        engine.search("tshirts", reference_id="nope")
+    with pytest.raises(ValueError, match="unknown fusion 'mix'"):
+        engine.search("tshirts", fusion="mix")
+    from retrieval.search import SearchEngine
+
+    with pytest.raises(ValueError, match="unknown fusion 'mix'"):
+        SearchEngine(tiny_index, *encoders, fusion="mix")
+    res = engine.search("tshirts", reference_id="1001", k=10)  # the pointed-at product is not shown again
+    assert "1001" not in ids(res) and res.hits[0].why["weights"].keys() == {"text", "reference"}
+
+
+def test_a_relaxed_price_is_said_in_each_reason(engine):
+    res = engine.search("jeans under 5 dollars", k=3)
+    assert res.relaxed[0]["field"] == "max_price" and "under $5" in res.message
+    assert all(h.product.price > 5 for h in res.hits)
+    assert "over your $5 (none left within it)" in res.hits[0].reason
