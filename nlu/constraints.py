@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
+from nlu import lexicon
 from nlu.vocabulary import FIELDS, Entry, Vocabulary
 
 FIELD_PRIORITY = {f: i for i, f in enumerate(
@@ -125,6 +126,9 @@ class ParsedQuery:
     max_price: float | None = None
     price_pref: str | None = None  # "low" (cheap) or "high" (premium)
     residual: str = ""  # content words not used by any constraint (style, material, ...)
+    # where prices were named: (start, end, kind, value) over the original text; kind is
+    # max, min, range or around and value the amount(s) as written ("40", "20-40")
+    price_spans: list[tuple[int, int, str, str]] = field(default_factory=list)
 
     def wanted(self, fld: str) -> tuple[str, ...]:
         """Accepted values for a field (union over positive constraints), preferred first."""
@@ -143,14 +147,15 @@ class ParsedQuery:
     def to_dict(self) -> dict:
         return {"text": self.text, "constraints": [c.to_dict() for c in self.constraints],
                 "min_price": self.min_price, "max_price": self.max_price,
-                "price_pref": self.price_pref, "residual": self.residual}
+                "price_pref": self.price_pref, "residual": self.residual,
+                "price_spans": [list(s) for s in self.price_spans]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ParsedQuery":
         cons = [Constraint(c["field"], tuple(c["values"]), c.get("negated", False), c.get("surface", ""),
                            c.get("source", "text")) for c in d.get("constraints", [])]
         return cls(d.get("text", ""), cons, d.get("min_price"), d.get("max_price"), d.get("price_pref"),
-                   d.get("residual", ""))
+                   d.get("residual", ""), [tuple(s) for s in d.get("price_spans", [])])
 
 
 # ------------------------------------------------------------------------------------ parser
@@ -227,7 +232,7 @@ class ConstraintParser:
                 if e.case_sensitive and not _cased_match(cased, toks, i, n, e.original):
                     continue
                 return n, e, "text"
-        if self.fuzzy and len(toks[i]) >= 5 and toks[i] not in STOPWORDS:
+        if self.fuzzy and len(toks[i]) >= 5 and toks[i] not in STOPWORDS and toks[i] not in lexicon.COMMON_WORDS:
             k = 1 if len(toks[i]) < 7 else 2
             scored = sorted((edit_distance(toks[i], w), w) for w in self._fuzzy_words
                             if w[0] == toks[i][0] and abs(len(w) - len(toks[i])) <= k)
@@ -256,6 +261,8 @@ class ConstraintParser:
                     q.min_price, q.max_price = round(nums[0] * 0.8, 2), round(nums[0] * 1.2, 2)
                 else:
                     continue
+                shown = "-".join(f"{x:g}" for x in ((lo, hi) if kind == "range" and len(nums) >= 2 else nums[:1]))
+                q.price_spans.append((m.start(), m.end(), kind, shown))
                 text = _blank(text, m)
         return text
 
@@ -294,6 +301,52 @@ class ConstraintParser:
             out.append((start, end, c))
             prev_end, prev_field = end, c.field
         return out
+
+
+def entity_spans(text: str, parsed: ParsedQuery) -> list[dict]:
+    """Where each understood constraint sits in ``text``, as NLU entities.
+
+    One dict per mention: ``{"entity": field, "value": canonical value, "start", "end",
+    "role": "excluded" (negated only)}``; prices as ``{"entity": "price", "role": kind,
+    "value": "40"}``. Offsets index ``text`` as given (the parser keeps lengths).
+    """
+    out: list[dict] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e in taken)
+
+    for start, end, kind, value in parsed.price_spans:
+        s, e = _trim(text, start, end)
+        out.append({"entity": "price", "value": value, "start": s, "end": e, "role": kind})
+        taken.append((s, e))
+    for c in parsed.constraints:
+        words = _tokens(c.surface)
+        if not words:
+            continue
+        pattern = r"(?<![\w])" + r"[\W_]+".join(re.escape(w) for w in words) + r"(?![\w])"
+        spans = [m.span() for m in re.finditer(pattern, text, re.I)]
+        if not spans and len(words) > 1:  # merged from apart words ("formal black shoes"): the head word
+            spans = [m.span() for m in re.finditer(rf"(?<![\w]){re.escape(words[-1])}(?![\w])", text, re.I)]
+        for s, e in spans:
+            if c.values[0].endswith(".") and text[e:e + 1] == ".":  # "U.S. Polo Assn."
+                e += 1
+            if free(s, e):
+                ent = {"entity": c.field, "value": c.values[0], "start": s, "end": e}
+                if c.negated:
+                    ent["role"] = "excluded"
+                out.append(ent)
+                taken.append((s, e))
+                break
+    return sorted(out, key=lambda d: d["start"])
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",.!?"):
+        end -= 1
+    return start, end
 
 
 def normalise_keep_case(text: str) -> str:
@@ -335,4 +388,4 @@ def parse(text: str, vocab: Vocabulary) -> ParsedQuery:
     return ConstraintParser(vocab).parse(text)
 
 
-__all__ = ["Constraint", "ConstraintParser", "ParsedQuery", "parse", "FIELDS", "STOPWORDS"]
+__all__ = ["Constraint", "ConstraintParser", "ParsedQuery", "entity_spans", "parse", "FIELDS", "STOPWORDS"]

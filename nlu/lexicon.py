@@ -209,7 +209,24 @@ COMMON_WORD_BRANDS = {
     "w", "basics", "genesis", "catwalk", "arrow", "lee", "mother earth", "solid", "turtle", "united",
     "guess", "elle", "free", "high", "kiwi", "status quo", "true blue", "gas", "converse", "vans",
     "classic", "fame forever", "presto", "spice", "ant", "lotto", "nautica", "timex", "global desi",
+    "and", "mr.", "mr", "only", "style", "fashion", "home",
 }
+
+# Everyday words a typo-tolerant match must leave alone ("write" is not a misspelt "white",
+# "clear" not "cleat", "howdy" not "hoody"): what shoppers type in a chat besides products.
+COMMON_WORDS = set("""
+about above after again agree alright already also always another answer anyone anything around
+asked awesome before begin being below better between bring brought cannot change cheers choose
+clear close color colour compare cool could course daily dear delete detail details didn't differ
+does doesn't doing don't during each either else enough every exactly except fine first found
+friend funny great guess happy hello hey there help here howdy ideas items just kind later least
+like little looks lovely maybe means might minute money month more most much music never night
+nothing number offer often okay order other please point price prices quick quite rather really
+reset right same search second seems sorry start stop store sure thank thanks their them then
+there these thing things think third those three thumbs today tonight totally under until usual
+value very wait want watch weather where which while white whole whose why with would write wrong
+years yes yours hiya hello howdy reply replies write written quite quiet weird world tells
+""".split())
 
 # Extra spoken forms of brand names.
 BRAND_SYNONYMS: dict[str, list[str]] = {

@@ -1,0 +1,29 @@
+"""action_more_like: "more like the first" — the pointed-at product becomes the query's anchor."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.dialogue.base import ShopAction, message_text
+from bot.dialogue.pointing import pick
+from bot.dialogue.present import search_and_show
+from bot.dialogue.state import DialogueState
+
+
+class ActionMoreLike(ShopAction):
+    def name(self) -> str:
+        return "action_more_like"
+
+    def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, state: DialogueState) -> DialogueState:
+        chosen = pick(tracker, state, dispatcher, want=1)
+        if not chosen:
+            return state
+        position, product_id = chosen[0]
+        product = self.services.engine.index.get(product_id)
+        turn = self.services.engine.parser.parse(message_text(tracker))
+        state = replace(state.apply(turn), reference=product_id, photo=None, focus=product_id)
+        lead = f"More like number {position}, {product.title}:" if product else None
+        return search_and_show(self.services, dispatcher, state, turn, "", lead=lead,
+                               exclude_ids=tuple(state.shown))
