@@ -3,6 +3,7 @@
     data      write Rasa training data and the vocabulary from the catalog (data/generated/)
     train     data + train the Rasa model when its inputs changed
     actions   run the action server (search engine loaded once)
+    prepare   what serve builds: index, photo models, Rasa data and model (each only when stale)
     serve     everything: index, photo models, Rasa model, then Rasa + actions + gateway
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train", help="generate data and train the Rasa model if anything changed")
     t.add_argument("--force", action="store_true")
     sub.add_parser("actions", help="run the action server")
+    sub.add_parser("prepare", help="build the index, train photo models and the Rasa model, each only if needed")
     s = sub.add_parser("serve", help="build what is missing and start Rasa, the action server and the gateway")
     s.add_argument("--no-build", action="store_true", help="do not build the index or train (fail if missing)")
     args = ap.parse_args(argv)
@@ -46,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.action_server import serve
 
         serve(settings)
+        return 0
+    if args.cmd == "prepare":
+        from bot.serve import prepare
+
+        prepare(settings)
         return 0
     if args.cmd == "serve":
         from bot.serve import run

@@ -73,11 +73,13 @@ class Stack:
 
     settings: BotSettings
     log_dir: Path = REPO_ROOT / "var" / "log"
+    endpoints: Path = REPO_ROOT / "endpoints.yml"  # action server URL and tracker store for Rasa
     services: list[Service] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         s = self.settings
         env = dict(os.environ)
+        env.update(settings_env(s))
         env.setdefault("SHOP_TORCH_THREADS", str(s.torch_threads))
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -87,9 +89,9 @@ class Stack:
             Service("actions", [sys.executable, "-m", "bot", "actions"],
                     f"http://{s.action_host}:{s.action_port}/health", env, self.log_dir / "actions.log"),
             Service("rasa", rasa_model.rasa_command(
-                "run", "--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                "run", "--model", str(model), "--endpoints", str(self.endpoints), "--credentials", "credentials.yml",
                 "--interface", "127.0.0.1", "--port", str(s.rasa_port)),
-                f"{s.rasa_url.rstrip('/')}/", rasa_model.rasa_env(), self.log_dir / "rasa.log"),
+                f"{s.rasa_url.rstrip('/')}/", {**rasa_model.rasa_env(), **settings_env(s)}, self.log_dir / "rasa.log"),
             Service("gateway", [sys.executable, "-m", "bot.gateway"],
                     f"http://{s.gateway_host}:{s.gateway_port}/health/live", env, self.log_dir / "gateway.log"),
         ]
@@ -132,6 +134,24 @@ class Stack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def settings_env(s: BotSettings) -> dict[str, str]:
+    """The settings as SHOP_* variables, so every child process sees the same ones."""
+    out = {}
+    for name in ("catalog_dir", "index_dir", "uploads_dir", "rasa_url", "rasa_port", "action_host", "action_port",
+                 "action_server_url", "gateway_host", "gateway_port", "fusion", "torch_threads", "synonyms_file"):
+        value = getattr(s, name, None)
+        if value is not None:
+            out[f"SHOP_{name.upper()}"] = str(value)
+    return out
+
+
+def write_endpoints(path: Path, action_url: str, tracker_db: Path) -> Path:
+    """An endpoints file for Rasa pointing at this action server and SQLite file (tests, ports)."""
+    path.write_text(f'action_endpoint:\n  url: "{action_url.rstrip("/")}/webhook"\n'
+                    f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n')
+    return path
 
 
 def prepare(settings: BotSettings) -> None:
