@@ -125,7 +125,7 @@ def test_vague_request_gets_a_question_and_the_answer_narrows(client, catalog):
     q = next((m for m in msgs if m.get("quick_replies")), None)
     assert q is not None, msgs
     choice = q["quick_replies"][0]["payload"]
-    field = q["question"]["field"]
+    field = q["question"]["field"]  # the question rides with its quick replies
     narrowed = products(say(client, who, choice))
     assert narrowed and all(getattr(catalog[c["id"]], field) == choice for c in narrowed)
 

@@ -162,9 +162,9 @@ def test_json_text_turn_is_forwarded_and_translated(client: TestClient, rasa: Fa
     body = resp.json()
     assert "upload" not in body
     msgs = body["messages"]
-    assert len(msgs) == 4
-    assert msgs[0] == {"text": "Here are red dresses under 50:"}
-    cards = msgs[1]["products"]
+    assert len(msgs) == 3  # Rasa's text and the custom part of one utterance become one message
+    assert msgs[0]["text"] == "Here are red dresses under 50:"
+    cards = msgs[0]["products"]
     assert len(cards) == 4
     assert cards[0] == {"id": "p1", "title": "Red Summer Dress", "brand": "Acme", "price": 39.9, "color": "Red",
                         "article_type": "Dresses", "gender": None, "usage": None,
@@ -172,11 +172,22 @@ def test_json_text_turn_is_forwarded_and_translated(client: TestClient, rasa: Fa
     assert cards[1]["image_url"] is None  # the store knows p2 has no photo
     assert cards[2]["image_url"] == "/api/products/zz%2F9/image" and cards[2]["why"] == "close"
     assert cards[3]["image_url"] is None and "has_image" not in cards[3]
-    assert msgs[1]["question"] == {"slot": "size", "text": "Which size?"}
-    assert msgs[1]["comparison"] == {"ids": ["p1", "p2"]}
-    assert msgs[2] == {"text": "Want something else?", "quick_replies": [
+    assert msgs[0]["question"] == {"slot": "size", "text": "Which size?"}
+    assert msgs[0]["comparison"] == {"ids": ["p1", "p2"]}
+    assert msgs[1] == {"text": "Want something else?", "quick_replies": [
         {"title": "Cheaper", "payload": "/cheaper"}, {"title": "In blue", "payload": "in blue"}]}
-    assert msgs[3] == {"image": "https://example.com/x.png"}
+    assert msgs[2] == {"image": "https://example.com/x.png"}
+
+
+def test_a_question_joins_its_quick_replies() -> None:
+    from bot.gateway.messages import translate
+
+    out = translate([{"text": "Who is it for?", "buttons": [{"title": "Men", "payload": "Men"}]},
+                     {"custom": {"question": {"field": "gender"}}},
+                     {"custom": {"products": [{"id": "1", "title": "x", "reason": "r"}]}}])
+    assert out[0] == {"text": "Who is it for?", "quick_replies": [{"title": "Men", "payload": "Men"}],
+                      "question": {"field": "gender"}}
+    assert len(out) == 2 and out[1]["products"][0]["why"] == "r"
 
 
 def test_multipart_photo_turn_stores_once_and_sends_hash(client: TestClient, rasa: FakeRasa,

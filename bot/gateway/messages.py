@@ -49,6 +49,14 @@ def translate(outputs: list[dict[str, Any]], products: ProductStore | None = Non
                 {"title": str(b.get("title", "")), "payload": str(b.get("payload") or b.get("title", ""))}
                 for b in buttons if isinstance(b, dict)
             ]
-        if msg:
+        if not msg:
+            continue
+        # Rasa sends one bot utterance with text + buttons + custom as separate messages (text
+        # first); a custom-only message joins the message before it when their keys do not clash
+        prev = messages[-1] if messages else None
+        if prev is not None and "text" not in msg and "quick_replies" not in msg and not set(msg) & set(prev) \
+                and "text" in prev and not any(k in prev for k in ("products", "question", "comparison")):
+            prev.update(msg)
+        else:
             messages.append(msg)
     return messages
