@@ -162,7 +162,7 @@ def test_json_text_turn_is_forwarded_and_translated(client: TestClient, rasa: Fa
     body = resp.json()
     assert "upload" not in body
     msgs = body["messages"]
-    assert len(msgs) == 3  # Rasa's text and the custom part of one utterance become one message
+    assert len(msgs) == 2  # Rasa's text and the custom/image parts of one utterance become one message
     assert msgs[0]["text"] == "Here are red dresses under 50:"
     cards = msgs[0]["products"]
     assert len(cards) == 4
@@ -175,8 +175,8 @@ def test_json_text_turn_is_forwarded_and_translated(client: TestClient, rasa: Fa
     assert msgs[0]["question"] == {"slot": "size", "text": "Which size?"}
     assert msgs[0]["comparison"] == {"ids": ["p1", "p2"]}
     assert msgs[1] == {"text": "Want something else?", "quick_replies": [
-        {"title": "Cheaper", "payload": "/cheaper"}, {"title": "In blue", "payload": "in blue"}]}
-    assert msgs[2] == {"image": "https://example.com/x.png"}
+        {"title": "Cheaper", "payload": "/cheaper"}, {"title": "In blue", "payload": "in blue"}],
+        "image": "https://example.com/x.png"}
 
 
 def test_a_question_joins_its_quick_replies() -> None:
