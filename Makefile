@@ -19,7 +19,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 .PHONY: help setup test run index bench clean
 
 help:
-	@echo "make run     set up, build the catalog index, start the assistant"
+	@echo "make run     set up, build what is missing, start Rasa + actions + gateway, print the chat URL"
 	@echo "make test    set up, run the tests (.venv/bin/python -m pytest -q)"
 	@echo "make setup   install system packages and both venvs (scripts/setup.sh; SETUP_FLAGS=--no-apt to skip apt)"
 	@echo "make index   build (or refresh) the catalog index (INDEX_ARGS='--catalog DIR --index DIR')"
@@ -35,13 +35,10 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "make test: ERROR: pytest collected no tests (exit code 5)" >&2; fi; \
 	exit $$rc
 
-# TODO(dialogue issue): replace the interactive `retrieval query` prompt below
-# with starting Rasa (.venv-rasa/bin/rasa run, RASA_TELEMETRY_ENABLED=false),
-# the action server and the gateway, then printing the chat URL.
+# Builds what is missing (index, photo models, Rasa model), starts Rasa, the action server and
+# the gateway, waits until all are healthy and prints the chat page's URL. Ctrl-C stops all.
 run: setup
-	$(PY) -m retrieval build
-	@echo "Interactive catalog search (the chat servers are not there yet)."
-	$(PY) -m retrieval query
+	$(PY) -m bot serve
 
 index: setup
 	$(PY) -m retrieval build $(INDEX_ARGS)

@@ -198,22 +198,14 @@ def render(vocab: Vocabulary, seed: int = 13, per_template: int = 6) -> str:
 
 
 def load_vocabulary(settings) -> Vocabulary:
-    """The vocabulary the search engine will use: from the built index's products when there is
-    one (as ProductIndex.load makes it), else from the catalog."""
+    """The catalog's vocabulary (from the catalog itself, so set-up can train Rasa before any
+    index is built; the search engine makes the same one from the index's products)."""
     from nlu.vocabulary import load_synonyms_file
-
-    synonyms = load_synonyms_file(settings.synonyms_file)
-    products = settings.resolved_index_dir() / "products.jsonl"
-    if products.exists():
-        from retrieval.product_index import read_products
-
-        rows = [p.to_dict() for p in read_products(settings.resolved_index_dir()).values()]
-        return Vocabulary.from_rows(rows, synonyms)
     from retrieval.catalog import load_catalog
 
     catalog = load_catalog(settings.catalog_dir, settings.catalog_columns or None, settings.catalog_csv,
                            check_images="none")
-    return Vocabulary.from_rows(catalog.rows(), synonyms)
+    return Vocabulary.from_rows(catalog.rows(), load_synonyms_file(settings.synonyms_file))
 
 
 def write(settings, out: Path = GENERATED, vocab_out: Path = VOCAB_OUT) -> dict:

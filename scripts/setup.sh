@@ -240,10 +240,23 @@ setup_apt() {
     step_done
 }
 
+# Rasa training data from the catalog vocabulary, then the Rasa model; both are skipped when
+# their inputs (catalog vocabulary, config, domain, data, the parser's code) have not changed.
+setup_rasa_model() {
+    log "Rasa model (python -m bot train: regenerated data, retrained only when its inputs changed)"
+    if [ "${SHOP_SKIP_RASA_TRAIN:-0}" = 1 ]; then
+        warn "SHOP_SKIP_RASA_TRAIN=1: not training the Rasa model"
+        return 0
+    fi
+    (cd "$ROOT" && RASA_TELEMETRY_ENABLED=false "$ML_VENV/bin/python" -m bot train) \
+        || die "training the Rasa model failed (see the output above)"
+}
+
 # ----------------------------------------------------------------------- main
 
 log "setting up $ROOT"
 setup_apt
 setup_ml_venv
 setup_rasa_venv
+setup_rasa_model
 log "ready in $((SECONDS - START_ALL))s: $ML_VENV (ML, Python $ML_PYTHON_VERSION), $RASA_VENV (Rasa, Python $RASA_PYTHON_VERSION)"
