@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from bot.dialogue.state import DialogueState
+from nlu.vocabulary import singular
 
 ASKABLE = ("article_type", "gender", "color", "usage")
 MIN_ENTROPY_BITS = 1.0  # below this the candidates are already alike on every askable attribute
@@ -99,8 +100,14 @@ def confirm_photo_type(photo: dict | None, state: DialogueState, *, sure: float 
                     kind="confirm_photo", scores={a: top[0][1], b: top[1][1]})
 
 
+_PAIRED = ("jeans", "trousers", "shorts", "pants", "leggings", "sunglasses", "briefs", "boxers", "capris",
+           "tights", "socks", "track pants", "shoes", "flip flops", "sandals", "heels", "flats", "lounge pants")
+
+
 def _article(value: str) -> str:
+    """'a sandal', 'an innerwear vest', 'jeans' (things that come in pairs keep their plural)."""
     word = value.lower()
-    if word.endswith("s") and not word.endswith("ss"):
-        return f"some {word}"
-    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+    if word.endswith(_PAIRED) and not word.endswith(("flip flops", "sandals", "heels", "flats")):
+        return word
+    one = singular(word)
+    return f"an {one}" if one[:1] in "aeiou" else f"a {one}"
