@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, AsyncIterator, Mapping
 
 import httpx
 from fastapi import FastAPI
@@ -25,6 +25,9 @@ from bot.gateway.services import ActionServerClient, Assistant, RasaClient, Stat
 from bot.gateway.settings import GatewaySettings
 from bot.gateway.uploads import UploadStore
 from retrieval.catalog import Product
+
+if TYPE_CHECKING:
+    from bot.channels.voice import Transcriber
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -57,9 +60,12 @@ class RequestLog:
 
 def create_app(settings: GatewaySettings, *, rasa: Assistant | None = None,
                products: Mapping[str, Product] | None = None,
-               action_server: StatusProbe | None = None) -> FastAPI:
+               action_server: StatusProbe | None = None, transcriber: Transcriber | None = None) -> FastAPI:
     """Build the gateway app. ``rasa``, ``products`` and ``action_server`` replace the real
-    Rasa client, the index folder's products and the action-server probe (tests)."""
+    Rasa client, the index folder's products and the action-server probe (tests).
+
+    With ``SHOP_TELEGRAM_BOT_TOKEN`` set, the Telegram webhook is mounted too (its voice messages
+    go to ``transcriber``); TelegramConfigError when its secret is missing or unusable."""
     state = GatewayState(
         settings=settings,
         products=ProductStore(products) if products is not None else ProductStore(index_dir=settings.index_dir),
@@ -67,11 +73,18 @@ def create_app(settings: GatewaySettings, *, rasa: Assistant | None = None,
         rasa=rasa,
         action_server=action_server,
     )
+    telegram = None
+    if settings.telegram_bot_token is not None:
+        from bot.channels.telegram import TelegramChannel  # only with a bot token
+
+        telegram = TelegramChannel(settings, state, transcriber=transcriber)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.rasa_timeout_s, connect=min(5.0, settings.rasa_timeout_s))
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http, AsyncExitStack() as channels:
+            if telegram is not None:
+                await channels.enter_async_context(telegram.running())
             if rasa is None:
                 state.rasa = RasaClient(http, settings.rasa_url, secret=settings.secret,
                                         timeout_s=settings.rasa_timeout_s,
@@ -91,6 +104,8 @@ def create_app(settings: GatewaySettings, *, rasa: Assistant | None = None,
     app.include_router(chat_router)
     app.include_router(products_router)
     app.include_router(health_router)
+    if telegram is not None:
+        app.include_router(telegram.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(HTTPException)

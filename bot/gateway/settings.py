@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from retrieval.settings import REPO_ROOT, Settings
 
 MIB = 1024 * 1024
+TELEGRAM_API_URL = "https://api.telegram.org"
 
 
 class GatewaySettings(BaseSettings):
@@ -36,6 +37,12 @@ class GatewaySettings(BaseSettings):
         default_factory=list, description="allowed browser origins (JSON list or comma-separated); none: CORS off")
     log_level: str = "info"
     retrieval: Settings = Field(default_factory=Settings)
+    telegram_bot_token: SecretStr | None = Field(
+        None, description="Telegram bot token from BotFather; environment only; set: POST /telegram/webhook is served")
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="X-Telegram-Bot-Api-Secret-Token every webhook call must carry (1-256 of A-Z a-z 0-9 _ -); "
+                          "required with the token (checked by create_app, so the value never shows in an error)")
+    telegram_api_url: str = Field(TELEGRAM_API_URL, description="Bot API base URL (tests: a local stand-in)")
 
     @field_validator("rasa_url", "action_server_url")
     @classmethod
@@ -51,6 +58,16 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("telegram_bot_token", "telegram_webhook_secret")
+    @classmethod
+    def _empty_telegram_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _telegram_strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @field_validator("cors_origins", mode="before")
     @classmethod
