@@ -13,6 +13,7 @@ from typing import Iterable
 from nlu import lexicon
 from nlu.vocabulary import FIELDS, Entry, Vocabulary
 
+CATEGORY_FIELDS = ("sub_category", "master_category")
 FIELD_PRIORITY = {f: i for i, f in enumerate(
     ("article_type", "color", "gender", "brand", "usage", "sub_category", "master_category"))}
 
@@ -185,10 +186,17 @@ class ConstraintParser:
         for e in vocab.entries:
             self._by_phrase.setdefault(tuple(_tokens(e.phrase)), []).append(e)
         for lst in self._by_phrase.values():
-            lst.sort(key=lambda e: FIELD_PRIORITY.get(e.field, 99))
+            # by field priority; a phrase naming both a sub and a main category ("accessories")
+            # means the one with more products
+            lst.sort(key=lambda e: (FIELD_PRIORITY.get(e.field, 99) if e.field not in CATEGORY_FIELDS else
+                                    FIELD_PRIORITY["sub_category"] - vocab.count(e.field, e.values[0]) / 1e9))
         self._max_len = max((len(k) for k in self._by_phrase), default=1)
         self._fuzzy_words = {k[0]: v for k, v in self._by_phrase.items()
                              if len(k) == 1 and len(k[0]) >= 4 and v[0].field in ("article_type", "color")}
+        # brands of 6+ letters too ("addidas"), when the word is no other value's exact form
+        self._fuzzy_words.update({k[0]: v for k, v in self._by_phrase.items()
+                                  if len(k) == 1 and len(k[0]) >= 6 and v[0].field == "brand"
+                                  and not v[0].case_sensitive and k[0] not in self._fuzzy_words})
 
     def parse(self, text: str) -> ParsedQuery:
         """Parse one request. Never raises on odd input; unknown words end up in ``residual``."""
@@ -216,6 +224,7 @@ class ConstraintParser:
                 used[j] = True
             i += n
         found = self._merge_usage_and_category(found)
+        found = self._head_of_compound(found)
         found = self._apply_negation(toks, found)
         q.constraints = _dedupe([c for _, _, c in found])
         q.residual = " ".join(t for t, u in zip(toks, used)
@@ -282,6 +291,22 @@ class ConstraintParser:
                         return sorted([*rest, merged], key=lambda f: f[0])
         return found
 
+    def _head_of_compound(self, found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:
+        """'denim jacket', 'khaki shorts': of two kinds named side by side, the last word is the
+        product and the first only describes it (a colour when it can be one, else nothing)."""
+        out: list[tuple[int, int, Constraint]] = []
+        for f in found:
+            prev = out[-1] if out else None
+            if prev is not None and prev[1] == f[0] and prev[2].field == "article_type" == f[2].field \
+                    and not prev[2].negated and not f[2].negated:
+                out.pop()
+                colour = [e for e in self._by_phrase.get(tuple(_tokens(prev[2].surface)), []) if e.field == "color"]
+                if colour:
+                    out.append((prev[0], prev[1], Constraint("color", colour[0].values, False, prev[2].surface,
+                                                             prev[2].source)))
+            out.append(f)
+        return out
+
     @staticmethod
     def _apply_negation(toks: list[str], found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:
         out = []
@@ -295,7 +320,11 @@ class ConstraintParser:
                 negating = True
             elif negating:
                 # "not black or brown" and "no black, brown" go on; "no Nike running shoes" stops
-                negating = (bool(gap) and all(t in _CONJ for t in gap)) or (not gap and c.field == prev_field)
+                # ... but a different kind of value after a comma or "in" is wanted again
+                # ("not nike, in navy"), unless "or"/"nor" joins them ("no nike or black")
+                negating = (bool(gap) and all(t in _CONJ for t in gap)
+                            and (c.field == prev_field or any(t in ("or", "nor") for t in gap))) or \
+                    (not gap and c.field == prev_field)
             if negating:
                 c = Constraint(c.field, c.values[:1], True, c.surface, c.source)
             out.append((start, end, c))

@@ -226,6 +226,11 @@ reset right same search second seems sorry start stop store sure thank thanks th
 there these thing things think third those three thumbs today tonight totally under until usual
 value very wait want watch weather where which while white whole whose why with would write wrong
 years yes yours hiya hello howdy reply replies write written quite quiet weird world tells
+stock party times timer ticket tickets stuff story video games game movie movies phone laptop
+weekend holiday travel beach summer winter spring autumn office school college wedding birthday
+christmas gifts present dinner lunch breakfast coffee water pizza funny jokes joke weather
+people person child family house apple sport sports match football soccer cricket tennis music
+prize points stars state finish ready tired hungry later sooner check cheque cheap cheaper
 """.split())
 
 # Extra spoken forms of brand names.

@@ -33,7 +33,7 @@ def find_ordinals(text: str, max_position: int = 20) -> list[tuple[int, int, int
     for m in _POINTED.finditer(text):
         g = m.group(1).lower()
         found[m.span()] = _NUMBER_WORDS.get(g) or int(g)
-    if re.search(r"\b(compare|vs\.?|versus|difference|differ|better)\b", text, re.I):
+    if re.search(r"\b(compare|comparison|vs\.?|versus|difference|differ|better|side by side)\b", text, re.I):
         for m in _COMPARE.finditer(text):
             g = m.group(1) or m.group(2)
             s = m.start(1) if m.group(1) else m.start(2)

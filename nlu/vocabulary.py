@@ -33,8 +33,10 @@ def singular(word: str) -> str:
     head, _, last = word.rpartition(" ")
     if len(last) > 3 and last.endswith(("ches", "shes", "sses", "xes")):
         last = last[:-2]
-    elif len(last) > 3 and last.endswith("ies"):
-        last = last[:-3] + "y"
+    elif len(last) > 4 and last.endswith("ies"):  # "hoodies"? no: "panties" -> "panty", but "ties" -> "tie"
+        last = last[:-3] + "y" if last not in ("hoodies", "cookies", "movies", "zombies") else last[:-1]
+    elif last.endswith("ies"):
+        last = last[:-1]
     elif len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "us")):
         last = last[:-1]
     return f"{head} {last}".strip()

@@ -48,11 +48,11 @@ def test_search_then_refine_keeps_what_was_said(chat, engine):
     assert first and all(p["article_type"] == "Tshirts" for p in first)
     assert chat.slots["article_type"] == ["Tshirts"] and chat.slots["shown"] == [p["id"] for p in first]
 
-    chat.say("in blue", "refine")
+    chat.say("in blue", "search")
     assert chat.slots["color"] == ["Blue"] and chat.slots["article_type"] == ["Tshirts"]
     assert {p["id"] for p in chat.products()} == {"1003"}  # the only blue tshirt
 
-    chat.say("for men", "refine")  # nothing left: relaxed, and said so
+    chat.say("for men", "search")  # nothing left: relaxed, and said so
     assert chat.slots["gender"] == ["Men"]
     assert "Nothing matches" in chat.text()
     assert all(p["article_type"] == "Tshirts" for p in chat.products())
@@ -68,8 +68,8 @@ def test_every_card_has_a_reason(chat):
 def test_exclusions_add_up_and_price_is_a_number(chat):
     chat.say("shoes under 150", "search")
     assert chat.slots["max_price"] == 150.0 and isinstance(chat.slots["max_price"], float)
-    chat.say("not Nike", "refine")
-    chat.say("no white", "refine")
+    chat.say("not Nike", "search")
+    chat.say("no white", "search")
     assert set(chat.slots["excluded"]) == {"brand:Nike", "color:White"}
     ids = {p["id"] for p in chat.products()}
     assert ids and not ids & {"1013", "1015"}  # the Nike and the white pair are gone
@@ -78,11 +78,11 @@ def test_exclusions_add_up_and_price_is_a_number(chat):
 def test_cheaper_moves_the_price_below_what_was_shown(chat):
     chat.say("shoes", "search")
     shown = [p["price"] for p in chat.products()]
-    chat.say("cheaper", "refine")
+    chat.say("cheaper", "search")
     cap = chat.slots["max_price"]
     assert cap is not None and cap < max(shown)
     assert all(p["price"] <= cap for p in chat.products())
-    chat.say("more expensive", "refine")
+    chat.say("more expensive", "search")
     assert chat.slots["min_price"] is not None and chat.slots["max_price"] is None
 
 
@@ -161,7 +161,7 @@ def test_answering_the_question_sets_the_value(chat):
     chat.say("something casual", "search")
     q = chat.question()
     answer = q["options"][0]
-    chat.say(answer, "refine")
+    chat.say(answer, "search")
     assert chat.slots[q["field"]] and answer in chat.slots[q["field"]]
     assert q["field"] in chat.slots["asked"]
 
@@ -176,7 +176,7 @@ def test_photo_search_and_words_on_top(chat, uploads):
     chat.say("/find_photo", "find_photo", metadata={"image": sha})
     assert chat.slots["photo"] == sha
     assert chat.products()
-    chat.say("in blue", "refine")
+    chat.say("in blue", "search")
     assert chat.slots["photo"] == sha and chat.slots["color"] == ["Blue"]
     assert all(p["color"] == "Blue" for p in chat.products())
 

@@ -66,7 +66,7 @@ def test_generated_examples_are_annotated_as_the_parser_reads_them():
 
     vocab = Vocabulary.from_rows(DEFAULT_ROWS)
     text = render(vocab, seed=3, per_template=2)
-    assert "- intent: search" in text and "- intent: refine" in text and "- lookup: article_type" in text
+    assert "- intent: search" in text and "- lookup: article_type" in text and "- synonym:" in text
     parser = ConstraintParser(vocab)
     ann = re.compile(r"\[([^\]]*)\]\{([^}]*)\}")
     agree = total = 0

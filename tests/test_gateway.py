@@ -526,13 +526,13 @@ def test_health_with_nothing_running(settings: GatewaySettings, products: dict[s
 
 # ---------------------------------------------------------------------------------- page, CORS
 def test_chat_page_is_served(client: TestClient) -> None:
-    page = client.get("/")
-    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "/static/app.js" in page.text and "/static/style.css" in page.text
-    js = client.get("/static/app.js")
-    assert js.status_code == 200 and "/api/chat" in js.text and "localStorage" in js.text
-    assert client.get("/static/style.css").status_code == 200
-
+    for path in ("/", "/demo"):
+        page = client.get(path)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert 'src="/static/widget.js"' in page.text
+    js = client.get("/static/widget.js")
+    assert js.status_code == 200 and "api/chat" in js.text and "localStorage" in js.text
+    assert client.get("/static/widget.css").status_code == 200
 
 def test_cors_off_by_default_and_on_from_settings(client: TestClient, settings: GatewaySettings,
                                                   products: dict[str, Product]) -> None:

@@ -115,8 +115,13 @@ def create_app(settings: GatewaySettings, *, rasa: Assistant | None = None,
 
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:
-        """The minimal chat page."""
+        """A plain page with the chat widget embedded (``static/widget.js``)."""
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/demo", include_in_schema=False)
+    async def demo_page() -> FileResponse:
+        """A pretend shop front that embeds the chat widget with its one script tag."""
+        return FileResponse(STATIC_DIR / "demo.html")
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
