@@ -24,7 +24,7 @@ _AMT = rf"(?:{_CUR}\s*)?{_NUM}(?:\s*{_CUR})?"
 _PRICE_PATTERNS: list[tuple[str, str]] = [
     ("range", rf"\b(?:between|from)\s+{_AMT}\s+(?:and|to|-)\s+{_AMT}"),
     ("range", rf"(?:{_CUR}\s*{_NUM}\s*(?:-|to|–)\s*(?:{_CUR}\s*)?{_NUM}|{_NUM}\s*(?:-|to|–)\s*{_NUM}\s*{_CUR})"),
-    ("max", rf"\b(?:under|below|beneath|less than|lower than|cheaper than|max(?:imum)?|at most|up to|upto|"
+    ("max", rf"\b(?:under|undr|unde|below|bellow|belo|beneath|less than|lower than|cheaper than|max(?:imum)?|at most|up to|upto|"
             rf"no more than|not more than|not over|within|budget of|budget is|budget)\s*(?:of\s+)?{_AMT}"),
     ("max", rf"(?:<=?|≤)\s*{_AMT}"),
     ("max", rf"{_AMT}\s+(?:or less|or under|or below|and under|and below|max|tops|at most)\b"),
@@ -225,6 +225,7 @@ class ConstraintParser:
             i += n
         found = self._merge_usage_and_category(found)
         found = self._head_of_compound(found)
+        found = self._usage_inside_type(found)
         found = self._apply_negation(toks, found)
         q.constraints = _dedupe([c for _, _, c in found])
         q.residual = " ".join(t for t, u in zip(toks, used)
@@ -290,6 +291,23 @@ class ConstraintParser:
                         rest = [f for f in found if f is not u and f is not c]
                         return sorted([*rest, merged], key=lambda f: f[0])
         return found
+
+    def _usage_inside_type(self, found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:
+        """'formal shirts' is Shirts, and formal too: a usage word inside a type's phrase is kept as
+        a usage when the type's own name does not already say it ("formal shoes" -> Formal Shoes)."""
+        out = list(found)
+        have_usage = any(c.field == "usage" for _, _, c in found)
+        for start, end, c in found:
+            if c.field != "article_type" or c.negated or have_usage:
+                continue
+            words = _tokens(c.surface)
+            for w in words[:-1]:
+                usage = [e for e in self._by_phrase.get((w,), []) if e.field == "usage"]
+                if usage and not any(w in v.lower() or usage[0].values[0].lower() in v.lower() for v in c.values):
+                    out.append((start, start + 1, Constraint("usage", usage[0].values, False, w, c.source)))
+                    have_usage = True
+                    break
+        return sorted(out, key=lambda f: f[0])
 
     def _head_of_compound(self, found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:
         """'denim jacket', 'khaki shorts': of two kinds named side by side, the last word is the

@@ -155,10 +155,11 @@ COLOR_SYNONYMS: dict[str, list[str]] = {
 GENDER_SYNONYMS: dict[str, list] = {
     "Men": ["men", "man", "mens", "men's", "male", "males", "guy", "guys", "gents", "gentlemen",
             "gentleman", "husband", "boyfriend", "father", "dad", "daddy", "brother", "grandfather",
-            "grandpa", "uncle", "him", "fiance", "masculine", "hubby"],
+            "grandpa", "uncle", "him", "fiance", "masculine", "hubby", "mans", "menz", "mens'"],
     "Women": ["women", "woman", "womens", "women's", "female", "females", "lady", "ladies", "ladies'",
               "wife", "girlfriend", "mother", "mom", "mum", "mommy", "sister", "grandmother", "grandma",
-              "aunt", "her", "fiancee", "feminine", "gal"],
+              "aunt", "her", "fiancee", "feminine", "gal", "wmen", "womn", "wommen", "wemen", "womans",
+              "woman's", "womens'", "ladys", "lady's"],
     "Unisex": ["unisex", "gender neutral"],
     "Boys": [["boy", "Boys", "Kids"], ["boys", "Boys", "Kids"], ["son", "Boys", "Kids"],
              ["nephew", "Boys", "Kids"], ["boy's", "Boys", "Kids"]],

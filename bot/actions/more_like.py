@@ -23,7 +23,13 @@ class ActionMoreLike(ShopAction):
         position, product_id = chosen[0]
         product = self.services.engine.index.get(product_id)
         turn = self.services.engine.parser.parse(message_text(tracker))
-        state = replace(state.apply(turn), reference=product_id, photo=None, focus=product_id)
+        turn.residual = ""  # "more like the second": the pointing words are not what to look for
+        state = replace(state.apply(turn), reference=product_id, photo=None, focus=product_id, keywords="")
+        if product is not None and product.article_type and not turn.wanted("article_type") \
+                and not any(turn.wanted(f) for f in ("sub_category", "master_category")):
+            # the same kind of product as the one pointed at, unless the shopper names another
+            state.wanted = {**{f: v for f, v in state.wanted.items() if f not in ("sub_category", "master_category")},
+                            "article_type": [product.article_type]}
         lead = f"More like number {position}, {product.title}:" if product else None
         return search_and_show(self.services, dispatcher, state, turn, "", lead=lead,
                                exclude_ids=tuple(state.shown))
