@@ -44,13 +44,15 @@ def ensure_index(settings: Settings, progress: bool = True) -> None:
 def ensure_models(settings: Settings, progress: bool = True) -> None:
     """Train the multimodal parts when they are missing or were trained on another catalog state."""
     from retrieval.product_index import read_manifest
-    from retrieval.train import train_all
+    from retrieval.train import MODELS_VERSION, train_all
 
     folder = settings.resolved_index_dir()
     metrics = folder / "models" / "metrics.json"
     checksum = read_manifest(folder)["catalog"]["checksum"]
-    if metrics.exists() and json.loads(metrics.read_text()).get("index_checksum") == checksum:
-        return
+    if metrics.exists():
+        done = json.loads(metrics.read_text())
+        if done.get("index_checksum") == checksum and done.get("models_version") == MODELS_VERSION:
+            return
     log.info("training the joint space, photo attributes and fusion for this catalog (once)")
     train_all(settings, progress=progress)
 
@@ -66,6 +68,20 @@ def read_query_image(ref: str, settings: Settings) -> bytes | str:
     return ref
 
 
+def read_query_audio(ref: str, settings: Settings) -> bytes:
+    """A query recording's bytes: a file path, or 'archive.zip!member' as for photos."""
+    data = read_query_image(ref, settings)
+    return data if isinstance(data, bytes) else Path(data).read_bytes()
+
+
+def _transcriber(settings: Settings):
+    """The speech recogniser for voice queries (SHOP_SPEECH_* settings, the catalog's prompt), loaded."""
+    from nlu.speech import SpeechSettings, SpeechToText
+
+    vocabulary = settings.resolved_index_dir() / "vocabulary.json"
+    return SpeechToText.from_settings(SpeechSettings(), vocabulary_file=vocabulary).load()
+
+
 # ------------------------------------------------------------------------------ commands
 def cmd_build(args: argparse.Namespace) -> int:
     from retrieval.product_index import build_index
@@ -77,7 +93,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    """Batch run in the shared eval format: one result line per query."""
+    """Batch run in the shared eval format: one result line per query (voice queries, with
+    "audio", are transcribed and searched as text; the line records the transcript)."""
+    from nlu.speech import NO_WORDS_TEXT, AudioError
     from retrieval.search import SearchEngine, SearchError
 
     settings = _settings(args)
@@ -87,6 +105,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     if need_image:
         ensure_models(settings, progress=not args.quiet)
     engine = SearchEngine.from_settings(settings, load_image_encoder=need_image)
+    transcriber = None
+    if any(q.get("audio") for q in queries):
+        from nlu.speech import SpeechModelError
+
+        try:
+            transcriber = _transcriber(settings)
+        except SpeechModelError as e:
+            print(f"error: voice queries need the speech model: {e}", file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
     n_err = 0
     with open(args.out, "w") as out:
@@ -94,14 +121,19 @@ def cmd_search(args: argparse.Namespace) -> int:
             rec: dict = {"id": q["id"], "results": []}
             try:
                 text = q.get("text")
-                if q.get("audio") and not text:
-                    raise SearchError("voice queries need the speech model (not installed in this build)")
+                if q.get("audio"):  # spoken words (then any typed ones) are searched as text
+                    heard = transcriber.transcribe(read_query_audio(q["audio"], settings), str(q["audio"]))
+                    rec["transcript"] = heard.public()
+                    spoken = " ".join(heard.text.split())
+                    if not spoken:
+                        raise SearchError(NO_WORDS_TEXT)
+                    text = f"{spoken} {text}" if text else spoken
                 image = read_query_image(q["image"], settings) if q.get("image") else None
                 res = engine.search(text=text, image=image, k=args.k)
                 rec["results"] = [h.to_dict() for h in res.hits]
                 if res.message:
                     rec["message"] = res.message
-            except (SearchError, OSError, KeyError, zipfile.BadZipFile) as e:
+            except (SearchError, AudioError, OSError, KeyError, zipfile.BadZipFile) as e:
                 rec["error"] = str(e)
                 n_err += 1
             out.write(json.dumps(rec) + "\n")
@@ -165,7 +197,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from retrieval.train import train_all
+    from retrieval.train import MODELS_VERSION, train_all
 
     settings = _settings(args)
     ensure_index(settings, progress=not args.quiet)

@@ -58,6 +58,12 @@ class MultimodalModels:
         from nlu.joint import JointSpace
 
         metrics = json.loads((folder / "metrics.json").read_text())
+        from retrieval.train import MODELS_VERSION
+
+        if metrics.get("models_version") != MODELS_VERSION:
+            log.warning("models in %s are version %s, this code needs %s: photo search uses plain image features "
+                        "until `python -m retrieval train` runs", folder, metrics.get("models_version"), MODELS_VERSION)
+            return None
         namer = ColourNamer.load(folder / "colour_namer.json") if (folder / "colour_namer.json").exists() else None
         return cls(JointSpace.load(folder), AttributeHeads.load(folder), Fuser.load(folder), namer, metrics)
 
@@ -65,11 +71,10 @@ class MultimodalModels:
         """{"proba": {field: (classes, probs)}, "top": {field: [(value, p), ...]}} for one photo."""
         proba = {f: (self.heads.classes[f], p[0]) for f, p in self.heads.proba(features[None]).items()}
         if self.namer is not None and pil is not None:
-            # both colour readers: geometric mean of the pixel namer and the head (dev photos:
-            # 0.489 nDCG@10 vs 0.476 pixels only and 0.449 head only)
-            from nlu.colour import dominant_colour
+            # both colour readers: geometric mean of the pixel namer and the head
+            from nlu.colour import colour_features
 
-            pixel = dict(zip(self.namer.classes, self.namer.proba(dominant_colour(pil)[None])[0]))
+            pixel = dict(zip(self.namer.classes, self.namer.proba(colour_features(pil)[None])[0]))
             head = dict(zip(*proba["color"]))
             classes = sorted(set(pixel) | set(head))
             mix = np.array([np.sqrt((pixel.get(c, 0) + 1e-3) * (head.get(c, 0) + 1e-3)) for c in classes])

@@ -23,6 +23,10 @@ from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Bumped when a trained part changes its inputs or file format (2: colour namer reads a colour
+# histogram too); models of another version are retrained by `ensure_models`.
+MODELS_VERSION = 2
+
 
 def held_out(product_id: str, share: float = 0.1) -> bool:
     """A stable split by product id (the same on every machine and run)."""
@@ -110,6 +114,7 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
     metrics["seconds"]["fusion"] = time.perf_counter() - t
     metrics["seconds"]["total"] = time.perf_counter() - t_start
     metrics["index_checksum"] = index.manifest["catalog"]["checksum"]
+    metrics["models_version"] = MODELS_VERSION
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
     return metrics
 
@@ -119,7 +124,7 @@ def _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out: 
     from PIL import Image
 
     from nlu.augment import shopper_copy
-    from nlu.colour import ColourNamer, dominant_colour
+    from nlu.colour import ColourNamer, colour_features
 
     rng_for = lambda i: np.random.default_rng(int(i))  # noqa: E731
     rows, labels, is_val = [], [], []
@@ -130,7 +135,7 @@ def _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out: 
     for i in it:
         p = index.products[i]
         img = Image.open(p.image).convert("RGB")
-        rows.append(dominant_colour(shopper_copy(img, rng_for(i))))
+        rows.append(colour_features(shopper_copy(img, rng_for(i))))
         labels.append(p.color)
         is_val.append(i in val_products)
     X, is_val = np.stack(rows), np.array(is_val)

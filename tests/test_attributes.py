@@ -116,6 +116,20 @@ def test_dominant_colour_of_red_square_ignores_white_background():
     assert white[0] > 95 and white[7] < 0.02
 
 
+def test_colour_histogram_counts_the_product_not_the_background():
+    from nlu.colour import HIST_DIM, colour_features, colour_histogram
+
+    h = colour_histogram(_square((200, 20, 30)))
+    assert h.shape == (HIST_DIM,) and abs(float((h ** 2).sum()) - 1) < 1e-5  # square roots of shares
+    assert (h ** 2).max() > 0.9  # one bin: the red square, the white border is not counted
+    two = Image.new("RGB", (80, 80), (255, 255, 255))
+    ImageDraw.Draw(two).rectangle([10, 10, 69, 39], fill=(20, 40, 180))
+    ImageDraw.Draw(two).rectangle([10, 40, 69, 69], fill=(200, 20, 30))
+    shares = np.sort(colour_histogram(two) ** 2)[::-1]
+    assert 0.35 < shares[0] < 0.65 and 0.35 < shares[1] < 0.65  # half blue, half red
+    assert colour_features(two).shape == (8 + HIST_DIM,)
+
+
 def test_colour_namer_fits_and_round_trips(tmp_path: Path):
     rgb = {"Red": (200, 20, 30), "Blue": (20, 40, 180), "Green": (30, 150, 40), "Black": (15, 15, 15)}
     rng = np.random.default_rng(0)
@@ -127,13 +141,13 @@ def test_colour_namer_fits_and_round_trips(tmp_path: Path):
             names.append(name)
     feats = np.stack(feats)
     names[0] = ""  # unknown: ignored
-    for method in ("auto", "knn", "softmax"):
+    for method in ("auto", "knn", "softmax", "mlp"):
         namer = ColourNamer(method=method).fit(feats, names)
         assert namer.classes == sorted(rgb)
         pred = namer.predict(feats[1:], top=2)
         acc = np.mean([p[0][0] == n for p, n in zip(pred, names[1:])])
         assert acc > 0.9, (method, acc)
-        assert namer.metrics["method"] in ("knn", "softmax")
+        assert namer.metrics["method"] in ("knn", "softmax", "mlp")
         namer.save(tmp_path / f"{method}.json")
         again = ColourNamer.load(tmp_path / f"{method}.json")
         np.testing.assert_array_equal(again.proba(feats), namer.proba(feats))
