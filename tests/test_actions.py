@@ -208,3 +208,11 @@ def test_engine_failure_does_not_end_the_conversation(chat):
 def test_nothing_said_asks_what_they_want(chat):
     chat.say("yes", "affirm")
     assert "What are you looking for" in chat.text()
+
+
+def test_a_plain_no_without_a_question_searches_nothing(chat):
+    chat.say("watches", "search")
+    shown = chat.slots["shown"]
+    chat.say("/deny", "deny")
+    assert "Type what you're looking for" in chat.text() and not chat.products()
+    assert chat.slots["shown"] == shown

@@ -29,6 +29,10 @@ class ActionSearch(ShopAction):
                                           "(a JPEG, PNG or WebP picture)?")
             return state
 
+        if intent == "deny" and not state.pending_question and not turn.constraints and not new_photo:
+            # "No, let me type" (a voice transcript was wrong) or a plain "no": nothing to search
+            dispatcher.utter_message(text="Okay. Type what you're looking for, or send a photo.")
+            return state
         if state.pending_question:  # any reply settles the question; "don't mind" just skips it
             state = state.answer(state.pending_question)
 
