@@ -15,44 +15,19 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from pydantic import SecretStr
 
-from bot.gateway import GatewaySettings, RasaClient, RasaUnavailable, create_app
+from bot.gateway import GatewaySettings, RasaClient, create_app
 from bot.gateway.catalog import ProductStore
 from bot.gateway.chat import PHOTO_ONLY_MESSAGE, UNAVAILABLE_TEXT
 from bot.gateway.services import ActionServerClient
 from retrieval.catalog import Product
 from retrieval.product_index import read_products
 from retrieval.settings import Settings
+from tests.gateway_fakes import FakeProbe, FakeRasa
 
 SECRET = "test-secret"
 MAX_UPLOAD = 60_000
 
 
-class FakeRasa:
-    """Records turns; answers with ``outputs`` or raises RasaUnavailable when ``down``."""
-
-    def __init__(self, outputs: list[dict] | None = None, down: bool = False) -> None:
-        self.outputs = outputs if outputs is not None else [{"recipient_id": "x", "text": "hello"}]
-        self.down = down
-        self.calls: list[tuple[str, str, dict | None]] = []
-
-    async def send(self, sender: str, text: str, metadata: dict | None = None) -> list[dict]:
-        self.calls.append((sender, text, metadata))
-        if self.down:
-            raise RasaUnavailable("connection refused")
-        return self.outputs
-
-    async def status(self) -> dict[str, Any]:
-        return {"status": "down", "error": "refused"} if self.down else {"status": "up", "version": "3.6.21"}
-
-
-class FakeProbe:
-    def __init__(self, up: bool = True) -> None:
-        self.up = up
-
-    async def status(self) -> dict[str, Any]:
-        if not self.up:
-            raise ConnectionError("refused")  # /health must survive a probe that raises
-        return {"status": "up"}
 
 
 def jpeg_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30),

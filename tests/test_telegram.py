@@ -17,11 +17,12 @@ from bot.channels import Transcript
 from bot.channels.telegram import (EXPIRED_BUTTON_TEXT, SECRET_HEADER, UNSUPPORTED_TEXT, VOICE_EMPTY_TEXT,
                                    VOICE_FAILED_TEXT, VOICE_UNAVAILABLE_TEXT, TelegramConfigError, fit, main,
                                    product_caption, split_text)
-from bot.gateway import GatewaySettings, RasaUnavailable, create_app
+from bot.gateway import GatewaySettings, create_app
 from bot.gateway.chat import PHOTO_ONLY_MESSAGE, UNAVAILABLE_TEXT
 from retrieval.catalog import Product
 from retrieval.settings import Settings
 from tests.telegram_standin import TelegramStandIn
+from tests.gateway_fakes import FakeProbe, FakeRasa
 
 TOKEN = "123456:TEST-token_abc"
 SECRET = "s3cret-Token_for-tests"
@@ -31,29 +32,6 @@ SENDER = f"telegram:{CHAT}"
 
 
 # ----------------------------------------------------------------------------------- fakes
-class FakeRasa:
-    """Records turns; answers with ``outputs`` or raises RasaUnavailable when ``down``."""
-
-    def __init__(self) -> None:
-        self.outputs: list[dict] = [{"recipient_id": "x", "text": "hello"}]
-        self.down = False
-        self.calls: list[tuple[str, str, dict | None]] = []
-
-    async def send(self, sender: str, text: str, metadata: dict | None = None) -> list[dict]:
-        self.calls.append((sender, text, metadata))
-        if self.down:
-            raise RasaUnavailable("connection refused")
-        return self.outputs
-
-    async def status(self) -> dict[str, Any]:
-        return {"status": "up"}
-
-
-class FakeProbe:
-    async def status(self) -> dict[str, Any]:
-        return {"status": "up"}
-
-
 class FakeTranscriber:
     def __init__(self, text: str = "red shoes for men", fail: bool = False) -> None:
         self.text, self.fail = text, fail

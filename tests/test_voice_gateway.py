@@ -10,42 +10,23 @@ import io
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from bot.channels.voice import Transcriber, Transcript
-from bot.gateway import GatewaySettings, RasaUnavailable, create_app
+from bot.gateway import GatewaySettings, create_app
 from bot.gateway.chat import CONFIRM_DENY_PAYLOAD, UNAVAILABLE_TEXT, VOICE_UNAVAILABLE_TEXT
 from nlu.speech import NO_WORDS_TEXT, AudioError, AudioTooLarge, SpeechModelError, SpeechSettings, UnsupportedAudio
 from retrieval.catalog import Product
 from retrieval.settings import Settings
+from tests.gateway_fakes import FakeProbe, FakeRasa
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 64  # the fake transcriber never decodes it
 MAX_AUDIO = 50_000
 
 
-class FakeRasa:
-    def __init__(self, outputs: list[dict] | None = None, down: bool = False) -> None:
-        self.outputs = outputs if outputs is not None else [{"recipient_id": "x", "text": "Here you go."}]
-        self.down = down
-        self.calls: list[tuple[str, str, dict | None]] = []
-
-    async def send(self, sender: str, text: str, metadata: dict | None = None) -> list[dict]:
-        self.calls.append((sender, text, metadata))
-        if self.down:
-            raise RasaUnavailable("connection refused")
-        return self.outputs
-
-    async def status(self) -> dict[str, Any]:
-        return {"status": "up"}
-
-
-class FakeProbe:
-    async def status(self) -> dict[str, Any]:
-        return {"status": "up"}
 
 
 class FakeTranscriber:
@@ -87,7 +68,7 @@ def settings(tmp_path: Path) -> GatewaySettings:
 
 @pytest.fixture
 def rasa() -> FakeRasa:
-    return FakeRasa()
+    return FakeRasa([{"recipient_id": "x", "text": "Here you go."}])
 
 
 @pytest.fixture
