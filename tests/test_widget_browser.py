@@ -29,7 +29,6 @@ CHROMIUM = Path(os.environ.get("SHOP_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("SHOP_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 ARTIFACTS = ROOT / "var" / "artifacts" / "browser"
 RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
-REAL_INDEX = ROOT / "var" / "index" / "fashion-10k"
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements/ml.txt)")
 from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
@@ -633,7 +632,6 @@ def _artifact(name: str) -> Path:
 
 # --------------------------------------------------------------------------------- real stack
 @pytest.mark.skipif(not RASA_PY.exists(), reason=".venv-rasa missing: run `make setup`")
-@pytest.mark.skipif(not REAL_INDEX.exists(), reason="var/index/fashion-10k missing: run `make index`")
 @pytest.mark.skipif(not REAL_CATALOG.exists(), reason="shared catalog not present")
 def test_real_stack_search(browser, tmp_path, request) -> None:
     from bot.serve import Stack, write_endpoints
