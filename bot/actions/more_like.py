@@ -7,7 +7,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.base import ShopAction, message_text
-from bot.dialogue.pointing import pick
+from bot.dialogue.pointing import pick_one
 from bot.dialogue.present import search_and_show
 from bot.dialogue.state import DialogueState
 
@@ -17,11 +17,10 @@ class ActionMoreLike(ShopAction):
         return "action_more_like"
 
     def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, state: DialogueState) -> DialogueState:
-        chosen = pick(tracker, state, dispatcher, want=1)
-        if not chosen:
+        chosen = pick_one(self.services.engine, tracker, state, dispatcher)
+        if chosen is None:
             return state
-        position, product_id = chosen[0]
-        product = self.services.engine.index.get(product_id)
+        position, product_id, product = chosen
         turn = self.services.engine.parser.parse(message_text(tracker))
         turn.residual = ""  # "more like the second": the pointing words are not what to look for
         state = replace(state.apply(turn), reference=product_id, photo=None, focus=product_id, keywords="")

@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue.base import ShopAction
 from bot.dialogue.cards import card, details
-from bot.dialogue.pointing import pick, reason_for
+from bot.dialogue.pointing import pick_one, reason_for
 from bot.dialogue.state import DialogueState
 
 
@@ -17,11 +17,10 @@ class ActionProductInfo(ShopAction):
         return "action_product_info"
 
     def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, state: DialogueState) -> DialogueState:
-        chosen = pick(tracker, state, dispatcher, want=1)
-        if not chosen:
+        chosen = pick_one(self.services.engine, tracker, state, dispatcher)
+        if chosen is None:
             return state
-        position, product_id = chosen[0]
-        product = self.services.engine.index.get(product_id)
+        position, product_id, product = chosen
         if product is None:
             dispatcher.utter_message(text="That product is no longer in the catalog, sorry.")
             return state

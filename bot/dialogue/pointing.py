@@ -43,6 +43,17 @@ def pick(tracker: Tracker, state: DialogueState, dispatcher: CollectingDispatche
     return [(i, state.shown[i - 1]) for i in out]
 
 
+def pick_one(engine, tracker: Tracker, state: DialogueState,
+             dispatcher: CollectingDispatcher) -> tuple[int, str, object | None] | None:
+    """(position, product id, the product or None when it left the catalog) of the one shown
+    product meant, or None after saying why not."""
+    chosen = pick(tracker, state, dispatcher, want=1)
+    if not chosen:
+        return None
+    position, product_id = chosen[0]
+    return position, product_id, engine.index.get(product_id)
+
+
 def reason_for(engine, product, state: DialogueState) -> str:
     """The one-line reason for a product against what the shopper asked so far."""
     from nlu.constraints import ParsedQuery
