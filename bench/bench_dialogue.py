@@ -60,7 +60,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -224,12 +223,6 @@ def photo_bytes(ref: str) -> bytes:
 
 
 # ------------------------------------------------------------------------------ the stack
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ActionTimer:
     """A forwarding proxy between Rasa and the action server that records each call's duration.
 
@@ -345,21 +338,16 @@ def prepare() -> None:
 
 def start_stack(action_proxy: bool, keep_logs: Path | None) -> Running:
     from bot.serve import Stack, write_endpoints
-    from bot.settings import BotSettings
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-dialogue-")
     base = Path(tmp.name)
-    log_dir = keep_logs or base / "logs"
-    ports = {k: free_port() for k in ("rasa", "action", "gateway")}
-    settings = BotSettings(uploads_dir=base / "uploads", rasa_port=ports["rasa"],
-                           rasa_url=f"http://127.0.0.1:{ports['rasa']}", action_port=ports["action"],
-                           action_server_url=f"http://127.0.0.1:{ports['action']}",
-                           gateway_port=ports["gateway"])
-    timer = ActionTimer(ports["action"]).start() if action_proxy else None
-    action_url = f"http://127.0.0.1:{timer.port}" if timer else settings.action_server_url
-    endpoints = write_endpoints(base / "endpoints.yml", action_url, base / "tracker.db")
     os.environ["SHOP_GATEWAY_SECRET"] = "bench-dialogue-secret"  # signed turns, as in production (restored after)
-    stack = Stack(settings, log_dir=log_dir, endpoints=endpoints)
+    stack = Stack.isolated(base, log_dir=keep_logs)
+    log_dir, settings = stack.log_dir, stack.settings
+    ports = {"rasa": settings.rasa_port, "action": settings.action_port, "gateway": settings.gateway_port}
+    timer = ActionTimer(ports["action"]).start() if action_proxy else None
+    if timer:  # Rasa calls the actions through the timing proxy
+        write_endpoints(stack.endpoints, f"http://127.0.0.1:{timer.port}", base / "tracker.db")
     t = time.perf_counter()
     try:
         stack.start(timeout=600)

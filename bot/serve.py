@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -96,6 +97,19 @@ class Stack:
                     f"http://{s.gateway_host}:{s.gateway_port}/health/live", env, self.log_dir / "gateway.log"),
         ]
 
+    @classmethod
+    def isolated(cls, folder: Path, log_dir: Path | None = None) -> "Stack":
+        """A stack on free loopback ports with its own uploads folder, tracker database and
+        endpoints file under ``folder`` (tests and benchmarks, beside a running assistant)."""
+        folder = Path(folder)
+        ports = {k: free_port() for k in ("rasa", "action", "gateway")}
+        settings = BotSettings(uploads_dir=folder / "uploads", rasa_port=ports["rasa"],
+                               rasa_url=f"http://127.0.0.1:{ports['rasa']}", action_port=ports["action"],
+                               action_server_url=f"http://127.0.0.1:{ports['action']}",
+                               gateway_port=ports["gateway"])
+        endpoints = write_endpoints(folder / "endpoints.yml", settings.action_server_url, folder / "tracker.db")
+        return cls(settings, log_dir=log_dir or folder / "logs", endpoints=endpoints)
+
     @property
     def url(self) -> str:
         return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}/"
@@ -134,6 +148,13 @@ class Stack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def settings_env(s: BotSettings) -> dict[str, str]:

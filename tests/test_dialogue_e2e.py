@@ -5,13 +5,10 @@ Asserts on the products returned (checked against the catalog), not only on the 
 """
 from __future__ import annotations
 
-import io
 import os
-import socket
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,28 +21,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e,
               pytest.mark.skipif(not RASA_PY.exists(), reason=".venv-rasa missing: run `make setup`")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from bot.serve import Stack, write_endpoints
-    from bot.settings import BotSettings
+    from bot.serve import Stack
 
     tmp = tmp_path_factory.mktemp("stack")
     r = subprocess.run([sys.executable, "-m", "bot", "prepare"], cwd=ROOT, capture_output=True, text=True,
                        timeout=3600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-    ports = {k: free_port() for k in ("rasa", "action", "gateway")}
-    settings = BotSettings(uploads_dir=tmp / "uploads", rasa_port=ports["rasa"],
-                           rasa_url=f"http://127.0.0.1:{ports['rasa']}", action_port=ports["action"],
-                           action_server_url=f"http://127.0.0.1:{ports['action']}", gateway_port=ports["gateway"])
-    endpoints = write_endpoints(tmp / "endpoints.yml", settings.action_server_url, tmp / "tracker.db")
     os.environ["SHOP_GATEWAY_SECRET"] = "e2e-secret"  # the gateway signs, Rasa's channel checks
-    s = Stack(settings, log_dir=tmp / "logs", endpoints=endpoints)
+    s = Stack.isolated(tmp)
     s.start(timeout=600)
     yield s
     s.stop()

@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import http.server
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from typing import Any, Callable
 
 import pytest
 
+from bot.serve import free_port
 from tests.conftest import REAL_CATALOG, ROOT
 from tests.fixtures import DEFAULT_ROWS, make_catalog, write_image
 
@@ -46,11 +46,6 @@ pytestmark = [
 SHOES = ["1016", "1015", "1013"]  # casual shoes and sports shoes of tests/fixtures.py DEFAULT_ROWS
 UNAVAILABLE = "Sorry, I can't reach the assistant right now."
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------ fake assistant
@@ -634,18 +629,12 @@ def _artifact(name: str) -> Path:
 @pytest.mark.skipif(not RASA_PY.exists(), reason=".venv-rasa missing: run `make setup`")
 @pytest.mark.skipif(not REAL_CATALOG.exists(), reason="shared catalog not present")
 def test_real_stack_search(browser, tmp_path, request) -> None:
-    from bot.serve import Stack, write_endpoints
-    from bot.settings import BotSettings
+    from bot.serve import Stack
 
     r = subprocess.run([sys.executable, "-m", "bot", "prepare"], cwd=ROOT, capture_output=True, text=True,
                        timeout=3600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-    ports = {k: free_port() for k in ("rasa", "action", "gateway")}
-    settings = BotSettings(uploads_dir=tmp_path / "uploads", rasa_port=ports["rasa"],
-                           rasa_url=f"http://127.0.0.1:{ports['rasa']}", action_port=ports["action"],
-                           action_server_url=f"http://127.0.0.1:{ports['action']}", gateway_port=ports["gateway"])
-    endpoints = write_endpoints(tmp_path / "endpoints.yml", settings.action_server_url, tmp_path / "tracker.db")
-    stack = Stack(settings, log_dir=tmp_path / "logs", endpoints=endpoints)
+    stack = Stack.isolated(tmp_path)
     stack.start(timeout=600)
     try:
         page = WidgetPage(browser, {"url": stack.url.rstrip("/")})
