@@ -73,8 +73,6 @@ def choose_question(candidates: Sequence, state: DialogueState, *, top: int = 40
     for f in ASKABLE:
         if state.wanted.get(f) or f in state.asked:
             continue
-        if f == "article_type" and any(state.wanted.get(g) for g in ("article_type",)):
-            continue
         scores[f] = entropy([getattr(p, f, "") for p in cands])
     if not scores:
         return None
