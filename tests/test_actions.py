@@ -216,3 +216,12 @@ def test_a_plain_no_without_a_question_searches_nothing(chat):
     chat.say("/deny", "deny")
     assert "Type what you're looking for" in chat.text() and not chat.products()
     assert chat.slots["shown"] == shown
+
+
+def test_a_shown_product_that_left_the_catalog_is_explained(chat):
+    chat.say("watches", "search")
+    chat.slots["shown"] = ["gone-1", *chat.slots["shown"][1:]]  # removed by a catalog update meanwhile
+    chat.say("tell me about the first one", "product_info")
+    assert "no longer in the catalog" in chat.text() and not chat.products()
+    chat.say("more like the first", "more_like")
+    assert "unknown product" in chat.text() and not chat.products()
