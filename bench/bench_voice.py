@@ -242,8 +242,9 @@ def markdown(res: dict) -> str:
         f"{ok(lat['p50_s'] < TARGETS['turn_p50_s'])} |",
         f"| model load (assembly check + load) | {res['load_seconds']:.1f} s | | |", "",
         f"Catalog correction changed {d['corrected_share']:.0%} of the transcripts "
-        "(a word spelled like a catalog term, kept when Whisper scores the sentence with the term at most "
-        f"{res['config']['correction_bonus']:g} nats lower).", "",
+        "(where a request names no article type or no colour, up to 6 runs of words that sound like one, "
+        "by espeak-ng phonemes, are scored by Whisper on the same audio; one is kept when Whisper scores the "
+        f"sentence with the term at most {res['config']['correction_bonus']:g} nats lower).", "",
         f"Latency: {lat['what']}; transcribe p50 {lat['transcribe_p50_s']:.2f} s, search p50 "
         f"{lat['search_p50_s'] * 1000:.0f} ms.", "",
         "## Recogniser choices (same clips)", "",

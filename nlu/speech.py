@@ -49,6 +49,8 @@ import numpy as np
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nlu.phonetics import Phonemizer, SoundTable
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -158,9 +160,10 @@ class SpeechSettings(BaseSettings):
     speech_vad: bool = Field(False, description="drop silence with faster-whisper's Silero VAD first")
     speech_prompt: str | None = Field("catalog", description='initial prompt: "catalog" (words of the served '
                                                              'catalog), "none", or the text itself')
-    speech_correct: bool = Field(True, description="try catalog words in place of words spelled like them, "
-                                                   "kept when Whisper scores them nearly as likely")
-    speech_correction_bonus: float = Field(4.0, ge=0.0, description="log-probability a catalog word may cost")
+    speech_correct: bool = Field(True, description="try catalog words in place of words that sound or are "
+                                                   "spelled like them, kept when Whisper scores them nearly as likely")
+    speech_correction_bonus: float = Field(10.0, ge=0.0, description="log-probability a catalog word may "
+                                           "cost where the request names no such thing")
     speech_min_confidence: float = Field(0.6, ge=0.0, le=1.0,
                                          description="below it the assistant asks 'Did I get that right?'")
     max_audio_seconds: float = Field(30.0, gt=0, le=600)
@@ -497,7 +500,7 @@ class SpeechToText:
                  max_seconds: float = 30.0, max_bytes: int | None = 8 * MIB, languages: Sequence[str] = ("en",),
                  translate: bool = True, beam_size: int = 5, vad_filter: bool = False,
                  initial_prompt: str | None = None, terms: "CatalogTerms | None" = None,
-                 correction_bonus: float = 4.0, cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
+                 correction_bonus: float = 10.0, cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
         self.model_name = model
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads or min(4, os.cpu_count() or 1)
@@ -554,6 +557,8 @@ class SpeechToText:
                 except Exception as exc:  # hub refusals, damaged folders, unknown compute types
                     raise SpeechModelError(f"The speech model {self.model_name!r} could not be loaded "
                                            f"({path}): {exc}") from exc
+                if self.terms is not None:
+                    self.terms.prepare()
                 self.load_seconds = time.perf_counter() - t0
                 log.info("speech model %s loaded (%s, %d threads) in %.1f s", self.model_name,
                          self.compute_type, self.cpu_threads, self.load_seconds)
@@ -658,12 +663,13 @@ class SpeechToText:
 
     def _correct(self, model: Any, encoder_output: Any, tokenizer: Any, text: str,
                  frames: int) -> tuple[str, list[tuple[str, str]]]:
-        """Catalog words Whisper nearly heard: each word (or pair of words) spelled like a catalog
-        term ("Lacket" ~ jacket, "handels" ~ sandals) is tried in its place; Whisper scores every
-        such sentence on the same audio (teacher-forced token probabilities, one batched call) and
-        a substitution is kept when its log-probability plus ``correction_bonus`` beats the
-        sentence as heard. Words that are catalog terms already are never changed."""
-        candidates = self.terms.candidates(text)[:MAX_CORRECTION_CANDIDATES]
+        """Catalog words Whisper misheard: where the transcript names no article type (or no
+        colour), each run of words that sounds or is spelled like one ("melt" ~ belt, "to live" ~
+        olive, "Lacket" ~ jacket) is tried in its place; Whisper scores every such sentence on the
+        same audio (teacher-forced token probabilities, one batched call) and a substitution is
+        kept when its log-probability plus ``correction_bonus`` (a shop request names what it
+        wants) beats the sentence as heard; at most one per field. Catalog words are never changed."""
+        candidates = self.terms.candidates(text, limit=MAX_CORRECTION_CANDIDATES)
         if not candidates:
             return text, []
         import ctranslate2
@@ -678,11 +684,17 @@ class SpeechToText:
         gains = sorted(((scores[i + 1] + self.correction_bonus - scores[0], c) for i, c in enumerate(candidates)),
                        key=lambda g: -g[0])
         chosen: list[Candidate] = []
+        fields: set[str] = set()
         for gain, c in gains:
             if gain <= 0:
                 break
+            field = self.terms.fields.get(c.term)
+            if field in fields:
+                continue
             if all(c.end <= o.start or c.start >= o.end for o in chosen):
                 chosen.append(c)
+                if field is not None:
+                    fields.add(field)
         if not chosen:
             return text, []
         return apply_corrections(text, chosen), [(c.heard, c.term) for c in chosen]
@@ -723,8 +735,11 @@ class Recognised:
 # ------------------------------------------------------------------------------------ catalog terms
 #: Catalog values that are no words a shopper says ("Multi" colour, "NA").
 PLACEHOLDER_VALUES = frozenset({"na", "n/a", "multi", "none", "other", "others", "unknown"})
-#: At most this many alternative sentences are scored per transcript (one batched call).
-MAX_CORRECTION_CANDIDATES = 24
+#: At most this many alternative sentences are scored per transcript (one batched call; each costs
+#: Whisper's decoder over the whole 30 s window, ~60 ms on 2 cores).
+MAX_CORRECTION_CANDIDATES = 6
+#: A run of heard words "sounds like" a catalog term up to this phonetic distance (0 alike, 1 unrelated).
+MAX_SOUND_DISTANCE = 0.5
 #: Words never replaced by a catalog term (function words, the shopper's own framing).
 CORRECTION_STOPWORDS = frozenset("""
 a an the i i'm me my we our you your it its this that these those is are am was be do does have has
@@ -760,45 +775,87 @@ def _near(a: str, b: str) -> bool:
 
 class CatalogTerms:
     """The article types and colours of the served catalog, with their everyday names (from the
-    index's ``vocabulary.json``), as lower-case phrases: what a voice request is most likely to
-    name, and what :meth:`SpeechToText._correct` tries in place of words spelled like them."""
+    index's ``vocabulary.json``), as lower-case phrases, each with its field: what a voice request
+    is most likely to name, and what :meth:`SpeechToText._correct` tries in place of words that
+    sound (or are spelled) like them where the request names no such thing yet."""
 
-    def __init__(self, phrases: Iterable[str]) -> None:
-        self.phrases = frozenset(" ".join(p.lower().split()) for p in phrases if p and p.strip())
+    def __init__(self, phrases: Iterable[str] | dict[str, str | None],
+                 phonemizer: "Phonemizer | None" = None) -> None:
+        from nlu.phonetics import Phonemizer
+
+        items = phrases.items() if isinstance(phrases, dict) else ((p, None) for p in phrases)
+        self.fields: dict[str, str | None] = {}
+        for phrase, field in items:
+            if phrase and phrase.strip():
+                self.fields.setdefault(" ".join(phrase.lower().split()), field)
+        self.phrases = frozenset(self.fields)
         self._by_letters = {_letters(p): p for p in self.phrases}
         self._words = frozenset(w for p in self.phrases for w in p.split())
+        self.phonemizer = phonemizer or Phonemizer()
+        self._ordered = sorted(self.phrases)
+        self._table: SoundTable | None = None
 
     @classmethod
-    def from_vocabulary(cls, data: dict, fields: Sequence[str] = ("article_type", "color")) -> "CatalogTerms":
+    def from_vocabulary(cls, data: dict, fields: Sequence[str] = ("article_type", "color"),
+                        phonemizer: "Phonemizer | None" = None) -> "CatalogTerms":
         """From a ``Vocabulary.to_json()`` dict (its surface forms, and its values)."""
-        phrases = [e[1] for e in data.get("entries", []) if e and e[0] in fields]
-        phrases += [v for f in fields for v in data.get("values", {}).get(f, [])]
-        return cls(p for p in phrases if p.strip().lower() not in PLACEHOLDER_VALUES)
+        pairs = [(e[1], e[0]) for e in data.get("entries", []) if e and e[0] in fields]
+        pairs += [(v, f) for f in fields for v in data.get("values", {}).get(f, [])]
+        return cls({p: f for p, f in pairs if p.strip().lower() not in PLACEHOLDER_VALUES}, phonemizer)
 
     def __len__(self) -> int:
         return len(self.phrases)
 
-    def candidates(self, text: str) -> list[Candidate]:
-        """Every catalog term spelled like a word, or a pair of words, of ``text`` (closest first)."""
+    def prepare(self) -> "CatalogTerms":
+        """Look up how every phrase sounds (one espeak-ng call; done once, on first use otherwise)."""
+        if self._table is None:
+            self._table = SoundTable(self.phonemizer.phonemes(self._ordered) if self.phonemizer.by_sound else [])
+        return self
+
+    def named_fields(self, text: str) -> set[str | None]:
+        """The fields of the catalog phrases ``text`` already names ("navy blue shirt": color, article_type)."""
+        words = [_WORD_CORE.sub("", w).lower() for w in text.split()]
+        padded = f" {' '.join(w for w in words if w)} "
+        return {self.fields[p] for p in self.phrases if f" {p} " in padded}
+
+    def candidates(self, text: str, *, max_distance: float = MAX_SOUND_DISTANCE,
+                   limit: int | None = None) -> list[Candidate]:
+        """Catalog terms that sound (or are spelled) like a run of 1 to 3 words of ``text``, for a
+        field the text does not name yet, closest first. Runs holding a catalog word, a number or
+        only function words are left alone."""
+        table = self.prepare()._table
+        named = self.named_fields(text)
+        wanted = np.array([self.fields[p] is None or self.fields[p] not in named for p in self._ordered], dtype=bool)
         words = text.split()
         cores = [_WORD_CORE.sub("", w).lower() for w in words]
-        found: list[tuple[int, Candidate]] = []
-        for i in range(len(words)):
-            for n in (1, 2):
-                span = cores[i:i + n]
-                if len(span) < n or not all(span) or any(c in CORRECTION_STOPWORDS or c[:1].isdigit() for c in span):
-                    continue
-                phrase = " ".join(span)
-                if all(c in self._words for c in span):  # catalog words already ("navy", "blue shirt")
-                    continue
-                key = _letters(phrase)
-                for letters, term in self._by_letters.items():
+        runs = [(i, n) for i in range(len(words)) for n in (1, 2, 3)
+                if i + n <= len(words) and all(cores[i:i + n]) and not any(c in self._words or c[:1].isdigit()
+                                                                          for c in cores[i:i + n])
+                and not all(c in CORRECTION_STOPWORDS for c in cores[i:i + n])]
+        if not runs or not wanted.any():
+            return []
+        by_sound = self.phonemizer.by_sound
+        heard_sounds = self.phonemizer.phonemes(" ".join(cores[i:i + n]) for i, n in runs) if by_sound else []
+        found: dict[tuple[int, int, str], float] = {}
+        for (i, n), heard in zip(runs, heard_sounds):  # sounds alike ("melt" ~ belt, "to live" ~ olive)
+            distances = table.distances(heard) if heard else np.ones(len(self._ordered))
+            for k in np.flatnonzero((distances <= max_distance) & wanted):
+                found[(i, n, self._ordered[k])] = float(distances[k])
+        for i, n in runs:
+            if n <= 2 and not by_sound:  # without espeak-ng: spelled alike ("handels" ~ sandals)
+                key = _letters(" ".join(cores[i:i + n]))
+                for k in np.flatnonzero(wanted):
+                    letters = _letters(self._ordered[k])
                     if _near(key, letters):
-                        sentence = apply_corrections(text, [Candidate(i, i + n, phrase, term, "")])
-                        found.append((edit_distance(list(key), list(letters)), Candidate(i, i + n, phrase, term,
-                                                                                         sentence)))
-        found.sort(key=lambda f: (f[0], f[1].start, f[1].term))
-        return [c for _, c in found]
+                        d = edit_distance(list(key), list(letters)) / max(len(key), len(letters))
+                        found[(i, n, self._ordered[k])] = min(d, found.get((i, n, self._ordered[k]), 1.0))
+        ranked = sorted(found.items(), key=lambda f: (f[1], f[0][0], f[0][2]))[:limit]
+        out = []
+        for (i, n, term), _ in ranked:
+            heard = " ".join(cores[i:i + n])
+            sentence = apply_corrections(text, [Candidate(i, i + n, heard, term, "")])
+            out.append(Candidate(i, i + n, heard, term, sentence))
+        return out
 
 
 def apply_corrections(text: str, corrections: Sequence[Candidate]) -> str:

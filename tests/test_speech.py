@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from nlu import speech
+from nlu.phonetics import Phonemizer, SoundTable, sound_distance
 from nlu.speech import (AudioError, AudioTooLarge, CatalogTerms, SpeechModelError, SpeechSettings, SpeechToText,
                         Transcript, UnsupportedAudio, catalog_prompt, collapse_repeats, decode_audio,
                         ensure_bundled_model, normalise_words, resolve_model, resolve_prompt, sniff_audio,
@@ -270,9 +271,9 @@ VOCAB = {"counts": {"article_type": {"Jackets": 9, "Sandals": 5, "Wallets": 4, "
 
 
 def test_catalog_terms_propose_words_spelled_alike() -> None:
-    terms = CatalogTerms.from_vocabulary(VOCAB)
+    terms = CatalogTerms.from_vocabulary(VOCAB, phonemizer=Phonemizer(program=None))  # spelling only
     assert "jacket" in terms.phrases and "navy blue" in terms.phrases and "jacketeers" not in terms.phrases
-    assert "multi" not in terms.phrases
+    assert "multi" not in terms.phrases and terms.fields["navy blue"] == "color"
     got = [(c.heard, c.term, c.sentence) for c in terms.candidates("Lacket in white, under $100.")]
     assert got[0] == ("lacket", "jacket", "Jacket in white, under $100.")
     assert ("lacket", "jackets") in [(h, t) for h, t, _ in got]
@@ -280,6 +281,42 @@ def test_catalog_terms_propose_words_spelled_alike() -> None:
     # catalog words, function words and numbers are never replaced
     assert terms.candidates("I want navy blue flip flops for men under 50") == []
     assert terms.candidates("Show me a wallet.") == []
+
+
+@pytest.mark.skipif(not HAVE_ESPEAK, reason="needs espeak-ng")
+def test_catalog_terms_propose_words_that_sound_alike_for_a_field_not_named() -> None:
+    terms = CatalogTerms.from_vocabulary(VOCAB)
+    assert terms.phonemizer.by_sound
+    # "melt" sounds like belt, "to live" like olive: only a field the request lacks is tried
+    vocab = {"entries": [["article_type", "belt", ["Belts"], False, ""], ["color", "olive", ["Olive"], False, ""],
+                         ["color", "red", ["Red"], False, ""], ["article_type", "sandals", ["Sandals"], False, ""]]}
+    terms = CatalogTerms.from_vocabulary(vocab)
+    assert ("melt", "belt") in [(c.heard, c.term) for c in terms.candidates("Melt in red for a woman.")]
+    assert ("to live", "olive") in [(c.heard, c.term) for c in terms.candidates("I want to live sandals.")]
+    # a colour is named already: no colour is tried; a type is named: no type
+    assert all(terms.fields[c.term] != "color" for c in terms.candidates("Melt in red for a woman."))
+    assert terms.candidates("I want red sandals to live in.") == []
+    assert terms.named_fields("I want red sandals") == {"color", "article_type"}
+
+
+def test_sound_distance_and_the_vectorised_table_agree() -> None:
+    sounds = ["b'Elt".replace("'", ""), "0lIv", "n'EktaI".replace("'", ""), "dZakIt", "", "a"]
+    table = SoundTable(sounds)
+    for heard in ("mElt", "t@lIv", "nEksttaIm", "brakIt", "x"):
+        got = table.distances(heard)
+        want = [sound_distance(heard, s) for s in sounds]
+        assert np.allclose(got, want, atol=1e-6), (heard, got, want)
+    assert sound_distance("mElt", "bElt") < sound_distance("mElt", "0lIv")
+    assert sound_distance("mElt", "mElt") == 0.0 and sound_distance("", "bElt") == 1.0
+    assert sound_distance("bElt", "0lIvzzzz", give_up=0.3) == 1.0
+
+
+def test_phonemizer_falls_back_to_letters_without_espeak() -> None:
+    plain = Phonemizer(program="no-such-espeak-program")
+    assert not plain.by_sound and plain.phonemes(["Navy Blue!", ""]) == ["navyblue", ""]
+    if HAVE_ESPEAK:
+        sounds = Phonemizer().phonemes(["olive", "belt", "olive"])
+        assert sounds[0] == sounds[2] and sounds[0] != sounds[1] and "'" not in sounds[0]
 
 
 def test_collapse_repeats_cuts_whisper_loops() -> None:
