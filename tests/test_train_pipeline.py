@@ -39,3 +39,51 @@ def test_split_is_stable():
     share = np.mean([held_out(i) for i in ids])
     assert 0.07 < share < 0.13
     assert [held_out(i) for i in ids[:50]] == [held_out(i) for i in ids[:50]]
+
+
+def test_photo_gallery_votes_like_a_brute_force_count(tiny_settings, tiny_index, encoders):
+    from retrieval.search import GALLERY_FIELDS, PhotoGallery
+
+    train_all(tiny_settings, progress=False, image_encoder=encoders[1], text_encoder=encoders[0], quick=True)
+    gallery = PhotoGallery.from_index(tiny_index)
+    low = np.load(tiny_index.path / "lowres.npz")
+    assert gallery is not None and len(gallery.vectors) == len(low["ids"])
+    for f in GALLERY_FIELDS:
+        assert list(gallery.labels[f]) == [getattr(tiny_index.products[i], f) for i in low["ids"]]
+    classes = sorted(set(gallery.labels["article_type"]))
+    q = low["vectors"][0]
+    k, temperature = 5, 0.05
+    got = gallery.votes(q, "article_type", classes, k=k, temperature=temperature)
+    sims = low["vectors"] @ q
+    near = np.argsort(-sims)[:k]
+    want = np.zeros(len(classes))
+    for j in near:  # brute force: every neighbour adds exp(similarity / temperature) to its type
+        want[classes.index(tiny_index.products[low["ids"][j]].article_type)] += np.exp(sims[j] / temperature)
+    assert np.allclose(got, want / want.sum(), atol=1e-5) and abs(got.sum() - 1) < 1e-6
+    assert classes[int(got.argmax())] == tiny_index.products[low["ids"][0]].article_type
+    # a class nobody near has gets nothing; a removed product's copy no longer votes
+    assert gallery.votes(q, "article_type", ["No Such Type"]).tolist() == [0.0]
+    tiny_index.alive[low["ids"][0]] = False
+    assert len(PhotoGallery.from_index(tiny_index).vectors) == len(low["ids"]) - 1
+
+    # the search engine loads it with the models, and the photo's attributes hear its vote
+    models = MultimodalModels.load(tiny_settings.resolved_index_dir() / "models", tiny_index)
+    assert models.gallery is not None
+    with_vote = models.photo_attributes(q)["proba"]["article_type"]
+    models.gallery = None
+    without = models.photo_attributes(q)["proba"]["article_type"]
+    assert with_vote[0] == without[0] and not np.allclose(with_vote[1], without[1])
+    assert abs(float(with_vote[1].sum()) - 1) < 1e-5
+
+
+def test_a_photo_is_encoded_with_its_mirror_image(tiny_index, encoders):
+    from PIL import Image, ImageOps
+
+    img = Image.new("RGB", (60, 80), (255, 255, 255))
+    img.paste((200, 30, 30), (0, 0, 20, 80))  # a red stripe on the left: the mirror differs
+    engine = SearchEngine(tiny_index, encoders[0], encoders[1])
+    both = encoders[1].encode([img, ImageOps.mirror(img)])
+    mean = both.mean(axis=0)
+    assert np.allclose(engine.encode_photo(img), mean / np.linalg.norm(mean), atol=1e-6)
+    plain = SearchEngine(tiny_index, encoders[0], encoders[1], photo_flip=False)
+    assert np.allclose(plain.encode_photo(img), both[0], atol=1e-6)
