@@ -69,9 +69,12 @@ def test_photo_gallery_votes_like_a_brute_force_count(tiny_settings, tiny_index,
     # the search engine loads it with the models, and the photo's attributes hear its vote
     models = MultimodalModels.load(tiny_settings.resolved_index_dir() / "models", tiny_index)
     assert models.gallery is not None
-    with_vote = models.photo_attributes(q)["proba"]["article_type"]
+    voted = models.photo_attributes(q)["proba"]
+    with_vote = voted["article_type"]
     models.gallery = None
-    without = models.photo_attributes(q)["proba"]["article_type"]
+    plain = models.photo_attributes(q)["proba"]
+    without = plain["article_type"]
+    assert np.allclose(voted["color"][1], plain["color"][1])  # colour is the heads' (held-out: votes hurt it)
     assert with_vote[0] == without[0] and not np.allclose(with_vote[1], without[1])
     assert abs(float(with_vote[1].sum()) - 1) < 1e-5
 
