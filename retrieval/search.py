@@ -7,8 +7,11 @@ scored by cosine similarity of the query to the products' text and/or photo vect
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -43,6 +46,9 @@ PRIOR_WEIGHTS = {"article_type": 0.15, "color": 0.1, "gender": 0.05}
 # colour stays with the heads and the pixel namer. Dev photo queries: 0.48 -> 0.55 nDCG@10.
 GALLERY_K, GALLERY_TEMPERATURE, GALLERY_WEIGHT = 25, 0.05, 1.0
 GALLERY_FIELDS = ("article_type",)
+# Photos (by content) whose vectors and attributes are kept: each refinement of a photo search
+# ("in blue", "cheaper") sends the same photo again, which then costs no encoding.
+PHOTO_CACHE_SIZE = 256
 
 
 class PhotoGallery:
@@ -199,6 +205,9 @@ class SearchEngine:
                  photo_flip: bool = True) -> None:
         self.index = index
         self.photo_flip = photo_flip
+        # sha256 of a photo's bytes -> (image vector, joint vector, attributes), least recent first
+        self._photo_cache: OrderedDict[str, tuple] = OrderedDict()
+        self._photo_lock = threading.Lock()
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
         self.parser = parser or ConstraintParser(index.vocab)
@@ -310,6 +319,15 @@ class SearchEngine:
             parts.reference = self.index.text_matrix[ref_iid]
         photo = None
         if image is not None or image_vector is not None:
+            key = hashlib.sha256(image).hexdigest() if image_vector is None and isinstance(image, (bytes, bytearray)) \
+                else None
+            with self._photo_lock:
+                cached = self._photo_cache.get(key) if key else None
+                if cached is not None:
+                    self._photo_cache.move_to_end(key)
+            if cached is not None:  # the same photo again (a refinement of a photo search)
+                parts.photo_raw, parts.photo, photo = cached
+                return parts, photo
             pil = None
             if image_vector is None:
                 if self.image_encoder is None:
@@ -323,6 +341,11 @@ class SearchEngine:
             if self.models is not None:
                 parts.photo = self.models.joint.project(parts.photo_raw[None])[0]
                 photo = self.models.photo_attributes(parts.photo_raw, pil)
+            if key:
+                with self._photo_lock:
+                    self._photo_cache[key] = (parts.photo_raw, parts.photo, photo)
+                    while len(self._photo_cache) > PHOTO_CACHE_SIZE:
+                        self._photo_cache.popitem(last=False)
         return parts, photo
 
     def _rank(self, mask: np.ndarray, parts: QueryParts, parsed: ParsedQuery, photo: dict | None, k: int,

@@ -90,3 +90,18 @@ def test_a_photo_is_encoded_with_its_mirror_image(tiny_index, encoders):
     assert np.allclose(engine.encode_photo(img), mean / np.linalg.norm(mean), atol=1e-6)
     plain = SearchEngine(tiny_index, encoders[0], encoders[1], photo_flip=False)
     assert np.allclose(plain.encode_photo(img), both[0], atol=1e-6)
+
+
+def test_the_same_photo_again_is_not_encoded_again(tiny_index, encoders, tmp_path):
+    photo = write_image(tmp_path / "q.jpg", "Pink", size=(60, 80)).read_bytes()
+    other = write_image(tmp_path / "r.jpg", "Blue", size=(60, 80)).read_bytes()
+    calls = []
+    engine = SearchEngine(tiny_index, encoders[0], encoders[1])
+    real = engine.encode_photo
+    engine.encode_photo = lambda pil: calls.append(1) or real(pil)
+    first = engine.search(image=photo, k=3)
+    again = engine.search("in blue", image=photo, k=3)  # a refinement: same bytes
+    assert len(calls) == 1 and first.ids() and again.ids()
+    assert [h.product.color for h in again.hits] == ["Blue"] * len(again.hits)
+    engine.search(image=other, k=3)
+    assert len(calls) == 2
