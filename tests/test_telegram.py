@@ -18,7 +18,8 @@ from bot.channels.telegram import (EXPIRED_BUTTON_TEXT, SECRET_HEADER, UNSUPPORT
                                    VOICE_FAILED_TEXT, VOICE_UNAVAILABLE_TEXT, TelegramConfigError, fit, main,
                                    product_caption, split_text)
 from bot.gateway import GatewaySettings, create_app
-from bot.gateway.chat import PHOTO_ONLY_MESSAGE, UNAVAILABLE_TEXT
+from bot.gateway.chat import CONFIRM_DENY_PAYLOAD, PHOTO_ONLY_MESSAGE, UNAVAILABLE_TEXT
+from nlu.speech import SUPPORTED_TEXT, AudioTooLarge, UnsupportedAudio, too_long_text
 from retrieval.catalog import Product
 from retrieval.settings import Settings
 from tests.telegram_standin import TelegramStandIn
@@ -33,15 +34,18 @@ SENDER = f"telegram:{CHAT}"
 
 # ----------------------------------------------------------------------------------- fakes
 class FakeTranscriber:
-    def __init__(self, text: str = "red shoes for men", fail: bool = False) -> None:
-        self.text, self.fail = text, fail
+    def __init__(self, text: str = "red shoes for men", fail: bool | Exception = False,
+                 confidence: float = 0.93) -> None:
+        self.text, self.fail, self.confidence = text, fail, confidence
         self.calls: list[tuple[bytes, str]] = []
 
     def transcribe(self, data: bytes, filename: str) -> Transcript:
         self.calls.append((data, filename))
+        if isinstance(self.fail, Exception):
+            raise self.fail
         if self.fail:
             raise RuntimeError("cannot decode")
-        return Transcript(self.text, "en", 0.93)
+        return Transcript(self.text, "en", self.confidence)
 
 
 def jpeg_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -395,6 +399,27 @@ def test_voice_that_cannot_be_understood(client: TestClient, bot: TelegramStandI
     bot.add_file("v3", b"OggS...", "voice/file_9.oga")
     post(client, message(voice={"file_id": "v3", "duration": 1}))
     assert bot.texts() == [expected] and rasa.calls == []
+
+
+@pytest.mark.parametrize("transcriber", [FakeTranscriber(fail=UnsupportedAudio(SUPPORTED_TEXT)),
+                                         FakeTranscriber(fail=AudioTooLarge(too_long_text(30)))])
+def test_unusable_audio_gets_the_reason(client: TestClient, bot: TelegramStandIn, rasa: FakeRasa,
+                                        transcriber: FakeTranscriber) -> None:
+    bot.add_file("v4", b"RIFF....", "voice/file_10.oga")
+    post(client, message(voice={"file_id": "v4", "duration": 1}))
+    assert bot.texts() == [str(transcriber.fail)] and rasa.calls == []
+
+
+@pytest.mark.parametrize("transcriber", [FakeTranscriber(text="melt in red", confidence=0.31)])
+def test_an_unsure_transcript_is_confirmed_before_searching(client: TestClient, bot: TelegramStandIn,
+                                                            rasa: FakeRasa, transcriber: FakeTranscriber) -> None:
+    bot.add_file("v5", b"OggS unsure", "voice/file_11.oga")
+    post(client, message(voice={"file_id": "v5", "duration": 2}))
+    assert bot.texts() == ["I heard: melt in red. Did I get that right?"] and rasa.calls == []
+    assert bot.calls[-1].buttons() == [("Yes", "melt in red"), ("No, let me type", CONFIRM_DENY_PAYLOAD)]
+    rasa.outputs = [{"recipient_id": SENDER, "text": "Here is what I found:"}]
+    post(client, callback("melt in red"))  # "Yes": the words go on as a turn
+    assert rasa.calls == [(SENDER, "melt in red", None)]
 
 
 # ------------------------------------------------------------------------- refusals, errors

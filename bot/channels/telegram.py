@@ -18,7 +18,9 @@ The contract of the webhook:
   exactly like a chat upload, and its sha256 goes to Rasa as metadata ``{"image": sha}`` with the
   caption as text (no caption: ``/find_photo``); ``message.voice`` -> downloaded the same way and
   handed to the :class:`~bot.channels.voice.Transcriber` ("I heard: ...", then the words go on
-  as text; without a transcriber: "Voice messages are not available yet, please type");
+  as text; below ``SHOP_SPEECH_MIN_CONFIDENCE`` "Did I get that right?" with Yes (the words) /
+  "No, let me type" buttons and no search; audio it cannot use gets the recogniser's reason;
+  without a transcriber: "Voice messages are not available yet, please type");
   ``callback_query`` (an inline button) -> answerCallbackQuery, then its data is the text.
   The Rasa sender is ``telegram:<chat id>``.
 * Rasa's answer is translated like the chat's (:func:`bot.gateway.messages.translate`) and each
@@ -50,11 +52,11 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.channels.telegram_api import (MAX_CAPTION_CHARS, MAX_PHOTO_UPLOAD_BYTES, MAX_TEXT_CHARS, FileTooLarge,
                                        TelegramAPI, TelegramError, inline_keyboard)
-from bot.channels.voice import Transcriber, Transcript
+from bot.channels.voice import AudioError, Transcriber, Transcript
 from bot.dialogue.cards import money
 from bot.gateway.catalog import image_path
 from bot.gateway.chat import MAX_TEXT_CHARS as MAX_TURN_CHARS
-from bot.gateway.chat import PHOTO_ONLY_MESSAGE, UNAVAILABLE_TEXT
+from bot.gateway.chat import CONFIRM_DENY_PAYLOAD, PHOTO_ONLY_MESSAGE, UNAVAILABLE_TEXT
 from bot.gateway.deps import GatewayState
 from bot.gateway.messages import translate
 from bot.gateway.services import RasaUnavailable
@@ -492,16 +494,28 @@ class TelegramChannel:
                 result = await run_in_threadpool(self.transcriber.transcribe, data, filename)
                 if inspect.isawaitable(result):
                     result = await result
+        except AudioError as exc:  # damaged, silent, too long, unsupported: its message says which
+            log.info("telegram: chat %s voice message refused: %s", chat_id, exc)
+            await self._say(chat_id, str(exc) or VOICE_FAILED_TEXT)
+            return None
         except Exception:
             log.exception("telegram: transcription failed")
             await self._say(chat_id, VOICE_FAILED_TEXT)
             return None
-        text = (result.text if isinstance(result, Transcript) else str(getattr(result, "text", "") or "")).strip()
+        text = " ".join((result.text if isinstance(result, Transcript) else
+                         str(getattr(result, "text", "") or "")).split())
         if not text:
             await self._say(chat_id, VOICE_EMPTY_TEXT)
             return None
-        log.info("telegram: chat %s voice transcribed (%d chars, language %s)", chat_id, len(text),
-                 getattr(result, "language", None) or "?")
+        confidence = getattr(result, "confidence", None)
+        confirm = confidence is not None and confidence < self.settings.speech.speech_min_confidence
+        log.info("telegram: chat %s voice transcribed (%d chars, language %s, confidence %s)%s", chat_id, len(text),
+                 getattr(result, "language", None) or "?", "?" if confidence is None else f"{confidence:.2f}",
+                 " asking to confirm" if confirm else "")
+        if confirm:  # nothing is searched until the shopper says yes (the button sends the words)
+            await self._say(chat_id, f"I heard: {text}. Did I get that right?", self._keyboard(
+                [{"title": "Yes", "payload": text}, {"title": "No, let me type", "payload": CONFIRM_DENY_PAYLOAD}]))
+            return None
         await self._say(chat_id, f"I heard: {text}")
         return text
 
