@@ -780,16 +780,13 @@ class CatalogTerms:
     sound (or are spelled) like them where the request names no such thing yet."""
 
     def __init__(self, phrases: Iterable[str] | dict[str, str | None],
-                 phonemizer: "Phonemizer | None" = None) -> None:
-        from nlu.phonetics import Phonemizer
-
+                 phonemizer: Phonemizer | None = None) -> None:
         items = phrases.items() if isinstance(phrases, dict) else ((p, None) for p in phrases)
         self.fields: dict[str, str | None] = {}
         for phrase, field in items:
             if phrase and phrase.strip():
                 self.fields.setdefault(" ".join(phrase.lower().split()), field)
         self.phrases = frozenset(self.fields)
-        self._by_letters = {_letters(p): p for p in self.phrases}
         self._words = frozenset(w for p in self.phrases for w in p.split())
         self.phonemizer = phonemizer or Phonemizer()
         self._ordered = sorted(self.phrases)
@@ -797,7 +794,7 @@ class CatalogTerms:
 
     @classmethod
     def from_vocabulary(cls, data: dict, fields: Sequence[str] = ("article_type", "color"),
-                        phonemizer: "Phonemizer | None" = None) -> "CatalogTerms":
+                        phonemizer: Phonemizer | None = None) -> "CatalogTerms":
         """From a ``Vocabulary.to_json()`` dict (its surface forms, and its values)."""
         pairs = [(e[1], e[0]) for e in data.get("entries", []) if e and e[0] in fields]
         pairs += [(v, f) for f in fields for v in data.get("values", {}).get(f, [])]
@@ -834,21 +831,22 @@ class CatalogTerms:
                 and not all(c in CORRECTION_STOPWORDS for c in cores[i:i + n])]
         if not runs or not wanted.any():
             return []
-        by_sound = self.phonemizer.by_sound
-        heard_sounds = self.phonemizer.phonemes(" ".join(cores[i:i + n]) for i, n in runs) if by_sound else []
-        found: dict[tuple[int, int, str], float] = {}
-        for (i, n), heard in zip(runs, heard_sounds):  # sounds alike ("melt" ~ belt, "to live" ~ olive)
-            distances = table.distances(heard) if heard else np.ones(len(self._ordered))
-            for k in np.flatnonzero((distances <= max_distance) & wanted):
-                found[(i, n, self._ordered[k])] = float(distances[k])
-        for i, n in runs:
-            if n <= 2 and not by_sound:  # without espeak-ng: spelled alike ("handels" ~ sandals)
+        found: dict[tuple[int, int, str], float] = {}  # (start, words, term) -> distance
+        if self.phonemizer.by_sound:  # sounds alike ("melt" ~ belt, "to live" ~ olive)
+            heard_sounds = self.phonemizer.phonemes(" ".join(cores[i:i + n]) for i, n in runs)
+            for (i, n), heard in zip(runs, heard_sounds):
+                if heard:
+                    distances = table.distances(heard)
+                    for k in np.flatnonzero((distances <= max_distance) & wanted):
+                        found[(i, n, self._ordered[k])] = float(distances[k])
+        else:  # without espeak-ng: spelled alike ("handels" ~ sandals), runs of 1 or 2 words
+            for i, n in runs:
                 key = _letters(" ".join(cores[i:i + n]))
-                for k in np.flatnonzero(wanted):
+                for k in np.flatnonzero(wanted) if n <= 2 else ():
                     letters = _letters(self._ordered[k])
                     if _near(key, letters):
-                        d = edit_distance(list(key), list(letters)) / max(len(key), len(letters))
-                        found[(i, n, self._ordered[k])] = min(d, found.get((i, n, self._ordered[k]), 1.0))
+                        found[(i, n, self._ordered[k])] = edit_distance(list(key), list(letters)) / max(
+                            len(key), len(letters))
         ranked = sorted(found.items(), key=lambda f: (f[1], f[0][0], f[0][2]))[:limit]
         out = []
         for (i, n, term), _ in ranked:
