@@ -97,6 +97,9 @@ def child(n_searches: int) -> dict:
         "ProductIndex.image_matrix": idx.image_matrix.nbytes,
         "attribute codes + price": sum(a.nbytes for a in idx.codes.values()) + idx.price.nbytes,
     }
+    gallery = getattr(getattr(engine, "models", None), "gallery", None)
+    if gallery is not None:  # the shopper-like photo copies that vote on a photo's type
+        arrays["photo gallery (low-res copies)"] = gallery.vectors.nbytes
     text_params = sum(p.numel() * p.element_size() for p in engine.text_encoder._model.parameters())
     image_params = sum(p.numel() * p.element_size() for p in engine.image_encoder._net.parameters())
 

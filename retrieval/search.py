@@ -67,14 +67,15 @@ class PhotoGallery:
         if not path.exists():
             return None
         data = np.load(path)
-        ids = data["ids"]
+        ids, vectors = data["ids"], data["vectors"]
         keep = (ids < len(index.alive)) & index.alive[np.minimum(ids, len(index.alive) - 1)]
-        ids = ids[keep]
+        if not keep.all():  # (a copy only then: 49 MB at 10k products)
+            ids, vectors = ids[keep], vectors[keep]
         labels = {}
         for f in GALLERY_FIELDS:
             values = np.array(list(index.vocab.values[f]) + [""], dtype=object)
             labels[f] = values[index.codes[f][ids]]  # code -1 (no value) picks ""
-        return cls(data["vectors"][keep], labels)
+        return cls(vectors, labels)
 
     def votes(self, features: np.ndarray, field: str, classes: Sequence[str], k: int = GALLERY_K,
               temperature: float = GALLERY_TEMPERATURE) -> np.ndarray:
