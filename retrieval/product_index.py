@@ -128,6 +128,9 @@ class ProductIndex:
         if len(self.image):
             self.has_image[self.image.ids] = True
             self.image_matrix[self.image.ids] = self.image.vectors
+        # every product with text (and a photo): the vector indexes hold these matrices, not copies
+        self.text.share_rows(self.text_matrix)
+        self.image.share_rows(self.image_matrix)
 
     def __len__(self) -> int:
         return int(self.alive.sum())

@@ -65,6 +65,17 @@ class VectorIndex:
         """(n, dim) vectors in the order of ``ids``."""
         return self._vectors
 
+    def share_rows(self, matrix: np.ndarray) -> bool:
+        """Hold the vectors as ``matrix`` itself instead of a copy, when the ids are exactly
+        0..n-1 and ``matrix`` holds the same vectors by id (a search process's dense matrix);
+        True when shared. Later changes (add, remove) make a fresh array as before."""
+        n = len(self._ids)
+        if (matrix.shape != self._vectors.shape or matrix.dtype != self._vectors.dtype
+                or not np.array_equal(self._ids, np.arange(n)) or not np.array_equal(matrix, self._vectors)):
+            return False
+        self._vectors = matrix
+        return True
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under new ids (an existing id is replaced)."""
         ids = np.asarray(ids, np.int64)

@@ -76,3 +76,24 @@ def test_errors_are_clear():
     assert (ids == -1).all()
     with pytest.raises(ValueError, match="name=value"):
         VectorIndex(32, "Flat", "efSearch")
+
+
+def test_share_rows_holds_the_matrix_itself_only_when_it_is_the_same():
+    rng = np.random.default_rng(3)
+    db = rng.normal(size=(20, 8)).astype(np.float32)
+    db /= np.linalg.norm(db, axis=1, keepdims=True)
+    vi = VectorIndex(8)
+    vi.add(np.arange(20), db)
+    same = db.copy()
+    assert vi.share_rows(same) and vi.vectors is same
+    np.testing.assert_array_equal(vi.vectors_for(np.array([4, 7])), db[[4, 7]])
+    other = VectorIndex(8)
+    other.add(np.arange(1, 21), db)  # ids 1..20: row i is not id i
+    assert not other.share_rows(db.copy())
+    changed = db.copy()
+    changed[0] = 0
+    fresh = VectorIndex(8)
+    fresh.add(np.arange(20), db)
+    assert not fresh.share_rows(changed)
+    vi.remove(np.array([3]))  # a change makes its own array; the shared matrix is untouched
+    assert vi.vectors is not same and len(vi.vectors) == 19 and np.array_equal(same, db)
