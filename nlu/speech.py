@@ -164,6 +164,9 @@ class SpeechSettings(BaseSettings):
                                                    "spelled like them, kept when Whisper scores them nearly as likely")
     speech_correction_bonus: float = Field(10.0, ge=0.0, description="log-probability a catalog word may "
                                            "cost where the request names no such thing")
+    speech_nbest_bonus: float = Field(0.3, ge=0.0, description="per kind of catalog term a beam names (type, colour): "
+                                      "added to its length-normalised log-probability when choosing among Whisper's "
+                                      "beams; 0 keeps Whisper's best")
     speech_min_confidence: float = Field(0.6, ge=0.0, le=1.0,
                                          description="below it the assistant asks 'Did I get that right?'")
     max_audio_seconds: float = Field(30.0, gt=0, le=600)
@@ -500,7 +503,8 @@ class SpeechToText:
                  max_seconds: float = 30.0, max_bytes: int | None = 8 * MIB, languages: Sequence[str] = ("en",),
                  translate: bool = True, beam_size: int = 5, vad_filter: bool = False,
                  initial_prompt: str | None = None, terms: "CatalogTerms | None" = None,
-                 correction_bonus: float = 10.0, cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
+                 correction_bonus: float = 10.0, nbest_bonus: float = 0.3,
+                 cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
         self.model_name = model
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads or min(4, os.cpu_count() or 1)
@@ -513,6 +517,7 @@ class SpeechToText:
         self.initial_prompt = initial_prompt
         self.terms = terms
         self.correction_bonus = correction_bonus
+        self.nbest_bonus = nbest_bonus
         self.cache_dir = Path(cache_dir)
         self._model: Any = None
         self._lock = threading.Lock()
@@ -533,6 +538,7 @@ class SpeechToText:
                    max_seconds=s.max_audio_seconds, max_bytes=s.max_audio_bytes, languages=s.speech_languages,
                    translate=s.speech_translate, beam_size=s.speech_beam_size, vad_filter=s.speech_vad,
                    initial_prompt=prompt or None, terms=terms or None, correction_bonus=s.speech_correction_bonus,
+                   nbest_bonus=s.speech_nbest_bonus,
                    cache_dir=s.speech_cache_dir)
 
     @property
@@ -654,12 +660,46 @@ class SpeechToText:
                   "suppress_tokens": get_suppressed_tokens(tokenizer, defaults["suppress_tokens"])}
         options = TranscriptionOptions(**{f.name: chosen[f.name] if f.name in chosen else defaults[f.name]
                                           for f in dataclasses.fields(TranscriptionOptions)})
-        segments = list(model.generate_segments(features, tokenizer, options, False, encoder_output))
+        one_window = content_frames <= extractor.nb_max_frames
+        if self.terms is not None and self.nbest_bonus > 0 and not translate and one_window:
+            segments = self._best_of_beam(model, encoder_output, tokenizer, options)
+        else:
+            segments = list(model.generate_segments(features, tokenizer, options, False, encoder_output))
         heard = Recognised(segments, language, probability, translate)
-        if self.terms is not None and not translate and heard.raw_text and content_frames <= extractor.nb_max_frames:
+        if self.terms is not None and not translate and heard.raw_text and one_window:
             heard.text, heard.corrections = self._correct(model, encoder_output, tokenizer, heard.raw_text,
                                                           content_frames)
         return heard
+
+    def _best_of_beam(self, model: Any, encoder_output: Any, tokenizer: Any, options: Any) -> list:
+        """One window decoded as faster-whisper does (same prompt, suppression, lengths), keeping
+        every finished beam: the transcript is the beam with the best length-normalised score
+        plus ``nbest_bonus`` for each kind of catalog term it names (an article type, a colour).
+        Whisper's runner-up is often the shop request ("olive pants" after "All in pants",
+        "I want a white jacket" after "... racket"). A list of one segment (or none: silence)."""
+        from types import SimpleNamespace
+
+        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        prompt = model.get_prompt(tokenizer, previous, without_timestamps=True)
+        result = model.model.generate(
+            encoder_output, [prompt], beam_size=self.beam_size, patience=options.patience,
+            num_hypotheses=self.beam_size, length_penalty=options.length_penalty,
+            max_length=min(len(prompt) + options.max_new_tokens, model.max_length), return_scores=True,
+            return_no_speech_prob=True, suppress_blank=options.suppress_blank,
+            suppress_tokens=options.suppress_tokens)[0]
+        best, best_key = None, -math.inf
+        for ids, score in zip(result.sequences_ids, result.scores):
+            tokens = [t for t in ids if t < tokenizer.eot]
+            text = tokenizer.decode(tokens)
+            key = score + self.nbest_bonus * len(self.terms.named_fields(text))
+            if key > best_key:
+                cum_logprob = score * (len(tokens) ** options.length_penalty)
+                best, best_key = SimpleNamespace(text=text, tokens=tokens, avg_logprob=cum_logprob / (len(tokens) + 1),
+                                                 no_speech_prob=result.no_speech_prob), key
+        if best is None or (best.no_speech_prob > options.no_speech_threshold
+                            and best.avg_logprob < options.log_prob_threshold):
+            return []  # silence, as faster-whisper skips it
+        return [best]
 
     def _correct(self, model: Any, encoder_output: Any, tokenizer: Any, text: str,
                  frames: int) -> tuple[str, list[tuple[str, str]]]:

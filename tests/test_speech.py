@@ -466,3 +466,23 @@ def test_batch_runner_transcribes_audio_queries(tmp_path: Path, monkeypatch: pyt
     assert [t for t, _ in searched] == ["navy blue kurta", "navy blue kurta under 50", "red heels"]
     assert "not a recording" in lines["v3"]["error"] and "words" in lines["v4"]["error"]
     assert "transcript" not in lines["t1"] and "error" not in lines["t1"]
+
+
+@pytest.mark.slow
+def test_choosing_among_whisper_beams_decodes_like_faster_whisper(spoken: dict[str, bytes]) -> None:
+    """With no bonus the beam chosen is Whisper's own best (the same words as faster-whisper's
+    transcribe path); with a bonus the chosen beam names at least as many kinds of catalog term."""
+    terms = CatalogTerms({"wallet": "article_type", "casual shoes": "article_type", "black": "color",
+                          "red": "color"})
+    prompt = catalog_prompt(PROMPT_COUNTS)
+    plain = SpeechToText(initial_prompt=prompt, terms=None).load()  # faster-whisper's own decoding
+    beams = SpeechToText(initial_prompt=prompt, terms=terms, nbest_bonus=1e-9, correction_bonus=0.0).load()
+    steered = SpeechToText(initial_prompt=prompt, terms=terms, nbest_bonus=5.0, correction_bonus=0.0).load()
+    for phrase, data in spoken.items():
+        own = plain.transcribe(data)
+        via_beams = beams.transcribe(data)
+        # Whisper's words before any catalog correction
+        assert normalise_words(via_beams.raw_text) == normalise_words(own.raw_text), (own.raw_text, via_beams.raw_text)
+        assert abs(via_beams.confidence - own.confidence) < 0.05
+        chosen = steered.transcribe(data)
+        assert len(terms.named_fields(chosen.raw_text)) >= len(terms.named_fields(own.raw_text))
