@@ -95,7 +95,7 @@ def reason(product: Product, why: dict) -> str:
         like = why.get("photo_attributes", {})
         same = [product_value for f in ("color", "article_type") if (product_value := getattr(product, f, ""))
                 and like.get(f) == product_value]
-        what_like = f"a {' '.join(same).lower()} like your photo" if same else "looks like your photo"
+        what_like = f"{' '.join(same).lower()} like your photo" if same else "looks like your photo"  # catalog types are plural
         parts.append(f"{what_like} ({vis:.0%} similar)")
     elif vis is not None:
         parts.append(f"close to your words, and {vis:.0%} like your photo")

@@ -32,6 +32,8 @@ def test_train_all_writes_models_and_search_uses_them(tiny_settings, tiny_index,
         assert set(w) == {"text", "photo"} and abs(sum(w.values()) - 1) < 1e-5
     res = engine.search(image=str(photo), k=3)
     assert "photo_attributes" in res.hits[0].why
+    reason = res.hits[0].reason  # "pink handbags like your photo (..% similar)": no "a" before plural types
+    assert "like your photo" in reason and " a " not in f" {reason.split('like your photo')[0]}", reason
 
 
 def test_split_is_stable():
