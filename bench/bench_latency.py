@@ -291,9 +291,7 @@ def photo_queries(engine, n: int, seed: int, warmup: int) -> dict:
         blobs.append(buf.getvalue())
     for b in blobs[:warmup]:
         engine.search(image=b, k=10)
-    cache = getattr(engine, "_photo_cache", None)
-    if cache is not None:
-        cache.clear()  # every measured photo is new to the engine (encoded, with its mirror image)
+    engine.forget_photos()  # every measured photo is new to the engine (encoded, with its mirror image)
     timings, self_hits = [], 0
     for p, b in zip(picks[warmup:], blobs[warmup:]):
         r = engine.search(image=b, k=10)
@@ -305,8 +303,7 @@ def photo_queries(engine, n: int, seed: int, warmup: int) -> dict:
     # a refinement of a photo search ("in blue"): the same photo again, its vectors cached
     again = [engine.search("in blue", image=b, k=10).timings for b in blobs[warmup:]]
     s["refinement_same_photo"] = {k: v for k, v in summarise(again).items() if k.endswith("_ms") or k == "n"}
-    if cache is not None:
-        cache.clear()
+    engine.forget_photos()
     return s
 
 

@@ -63,7 +63,9 @@ class PhotoGallery:
     @classmethod
     def from_index(cls, index) -> "PhotoGallery | None":
         """None when the copies were never encoded; copies of removed products are left out."""
-        path = index.path / "lowres.npz"
+        from retrieval.train import LOWRES_FILE
+
+        path = index.path / LOWRES_FILE
         if not path.exists():
             return None
         data = np.load(path)
@@ -320,34 +322,45 @@ class SearchEngine:
             parts.reference = self.index.text_matrix[ref_iid]
         photo = None
         if image is not None or image_vector is not None:
-            key = hashlib.sha256(image).hexdigest() if image_vector is None and isinstance(image, (bytes, bytearray)) \
-                else None
-            with self._photo_lock:
-                cached = self._photo_cache.get(key) if key else None
-                if cached is not None:
-                    self._photo_cache.move_to_end(key)
-            if cached is not None:  # the same photo again (a refinement of a photo search)
-                parts.photo_raw, parts.photo, photo = cached
-                return parts, photo
-            pil = None
-            if image_vector is None:
-                if self.image_encoder is None:
-                    raise SearchError("photo search is not available (no image encoder loaded)")
-                try:
-                    pil = load_image(image)
-                    image_vector = self.encode_photo(pil)
-                except ImageDecodeError as e:
-                    raise SearchError(f"could not use the photo: {e}") from e
-            parts.photo_raw = np.asarray(image_vector, np.float32)
-            if self.models is not None:
-                parts.photo = self.models.joint.project(parts.photo_raw[None])[0]
-                photo = self.models.photo_attributes(parts.photo_raw, pil)
-            if key:
-                with self._photo_lock:
-                    self._photo_cache[key] = (parts.photo_raw, parts.photo, photo)
-                    while len(self._photo_cache) > PHOTO_CACHE_SIZE:
-                        self._photo_cache.popitem(last=False)
+            parts.photo_raw, parts.photo, photo = self._photo(image, image_vector)
         return parts, photo
+
+    def _photo(self, image, image_vector) -> tuple[np.ndarray, np.ndarray | None, dict | None]:
+        """(image vector, joint-space vector, attributes) of the request's photo; a photo sent
+        as bytes again (a refinement of a photo search) comes from the cache, not the encoder."""
+        key = hashlib.sha256(image).hexdigest() if image_vector is None and isinstance(image, (bytes, bytearray)) \
+            else None
+        with self._photo_lock:
+            cached = self._photo_cache.get(key) if key else None
+            if cached is not None:
+                self._photo_cache.move_to_end(key)
+        if cached is not None:
+            return cached
+        pil = None
+        if image_vector is None:
+            if self.image_encoder is None:
+                raise SearchError("photo search is not available (no image encoder loaded)")
+            try:
+                pil = load_image(image)
+                image_vector = self.encode_photo(pil)
+            except ImageDecodeError as e:
+                raise SearchError(f"could not use the photo: {e}") from e
+        raw = np.asarray(image_vector, np.float32)
+        joint = attributes = None
+        if self.models is not None:
+            joint = self.models.joint.project(raw[None])[0]
+            attributes = self.models.photo_attributes(raw, pil)
+        if key:
+            with self._photo_lock:
+                self._photo_cache[key] = (raw, joint, attributes)
+                while len(self._photo_cache) > PHOTO_CACHE_SIZE:
+                    self._photo_cache.popitem(last=False)
+        return raw, joint, attributes
+
+    def forget_photos(self) -> None:
+        """Empty the photo cache (benchmarks measuring new photos)."""
+        with self._photo_lock:
+            self._photo_cache.clear()
 
     def _rank(self, mask: np.ndarray, parts: QueryParts, parsed: ParsedQuery, photo: dict | None, k: int,
               fusion: str, weights: dict[str, float] | None):

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Bumped when a trained part changes its inputs or file format (2: colour namer reads a colour
 # histogram too); models of another version are retrained by `ensure_models`.
 MODELS_VERSION = 2
+#: The encoded shopper-like copies of the catalog photos, in the index folder (ids + vectors).
+LOWRES_FILE = "lowres.npz"
 
 
 def held_out(product_id: str, share: float = 0.1) -> bool:
@@ -35,7 +37,7 @@ def held_out(product_id: str, share: float = 0.1) -> bool:
 
 def lowres_features(index: ProductIndex, image_encoder=None, progress: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(iids, (n, d_image) features of one shopper-like copy per photo), cached in the index folder."""
-    path = index.path / "lowres.npz"
+    path = index.path / LOWRES_FILE
     iids = np.flatnonzero(index.has_image)
     if path.exists():
         data = np.load(path)

@@ -107,3 +107,6 @@ def test_the_same_photo_again_is_not_encoded_again(tiny_index, encoders, tmp_pat
     assert [h.product.color for h in again.hits] == ["Blue"] * len(again.hits)
     engine.search(image=other, k=3)
     assert len(calls) == 2
+    engine.forget_photos()
+    engine.search(image=photo, k=3)
+    assert len(calls) == 3
