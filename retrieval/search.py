@@ -62,7 +62,8 @@ class PhotoGallery:
 
     @classmethod
     def from_index(cls, index) -> "PhotoGallery | None":
-        """None when the copies were never encoded; copies of removed products are left out."""
+        """None when the copies were never encoded, or none is left; copies of removed products
+        are left out."""
         from retrieval.train import LOWRES_FILE
 
         path = index.path / LOWRES_FILE
@@ -73,6 +74,8 @@ class PhotoGallery:
         keep = (ids < len(index.alive)) & index.alive[np.minimum(ids, len(index.alive) - 1)]
         if not keep.all():  # (a copy only then: 49 MB at 10k products)
             ids, vectors = ids[keep], vectors[keep]
+        if not len(ids):
+            return None
         labels = {}
         for f in GALLERY_FIELDS:
             values = np.array(list(index.vocab.values[f]) + [""], dtype=object)

@@ -67,6 +67,10 @@ def test_photo_gallery_votes_like_a_brute_force_count(tiny_settings, tiny_index,
     assert gallery.votes(q, "article_type", ["No Such Type"]).tolist() == [0.0]
     tiny_index.alive[low["ids"][0]] = False
     assert len(PhotoGallery.from_index(tiny_index).vectors) == len(low["ids"]) - 1
+    alive = tiny_index.alive.copy()
+    tiny_index.alive[:] = False  # nothing left to vote: no gallery rather than an empty one
+    assert PhotoGallery.from_index(tiny_index) is None
+    tiny_index.alive[:] = alive
 
     # the search engine loads it with the models, and the photo's attributes hear its vote
     models = MultimodalModels.load(tiny_settings.resolved_index_dir() / "models", tiny_index)
