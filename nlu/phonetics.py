@@ -16,6 +16,8 @@ import subprocess
 import threading
 from typing import Iterable
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 #: espeak-ng's vowel symbols (Kirshenbaum-like mnemonics).
@@ -105,9 +107,7 @@ def sound_distance(p: str, q: str, give_up: float = 1.0) -> float:
     return prev[-1] / max(len(p), len(q))
 
 
-def _tables() -> tuple["np.ndarray", "np.ndarray"]:
-    import numpy as np
-
+def _tables() -> tuple[np.ndarray, np.ndarray]:
     sub = np.ones((128, 128), dtype=np.float32)
     indel = np.ones(128, dtype=np.float32)
     for a in range(128):
@@ -122,8 +122,6 @@ class SoundTable:
     string to every one of them, computed column by column over all of them with numpy."""
 
     def __init__(self, sounds: list[str]) -> None:
-        import numpy as np
-
         self.sounds = sounds
         self.lengths = np.array([len(s) for s in sounds], dtype=np.int64)
         width = int(self.lengths.max(initial=0))
@@ -131,17 +129,18 @@ class SoundTable:
         for i, s in enumerate(sounds):
             self.codes[i, :len(s)] = [min(ord(c), 127) for c in s]
         self._sub, self._indel = _tables()
+        # what inserting each symbol of each sound costs (T, W), and the DP's first row (T, W + 1)
+        self._q_indel = self._indel[self.codes]
+        self._first_row = np.concatenate([np.zeros((len(sounds), 1), np.float32),
+                                          np.cumsum(self._q_indel, axis=1)], axis=1)
 
-    def distances(self, heard: str) -> "np.ndarray":
+    def distances(self, heard: str) -> np.ndarray:
         """Distance of ``heard`` to every sound (1.0 for an empty one)."""
-        import numpy as np
-
         n, width = len(heard), self.codes.shape[1]
         out = np.ones(len(self.sounds), dtype=np.float32)
         if not n or not width:
             return out
-        q_indel = self._indel[self.codes]  # (T, W)
-        prev = np.concatenate([np.zeros((len(self.sounds), 1), np.float32), np.cumsum(q_indel, axis=1)], axis=1)
+        q_indel, prev = self._q_indel, self._first_row
         for ch in heard:
             a = min(ord(ch), 127)
             cost_a, sub_a = self._indel[a], self._sub[a][self.codes]  # (T, W)
