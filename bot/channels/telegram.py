@@ -56,7 +56,7 @@ from bot.channels.voice import AudioError, Transcriber, Transcript
 from bot.dialogue.cards import money
 from bot.gateway.catalog import image_path
 from bot.gateway.chat import MAX_TEXT_CHARS as MAX_TURN_CHARS
-from bot.gateway.chat import CONFIRM_DENY_PAYLOAD, PHOTO_ONLY_MESSAGE, UNAVAILABLE_TEXT
+from bot.gateway.chat import PHOTO_ONLY_MESSAGE, UNAVAILABLE_TEXT, confirm_replies
 from bot.gateway.deps import GatewayState
 from bot.gateway.messages import translate
 from bot.gateway.services import RasaUnavailable
@@ -513,8 +513,7 @@ class TelegramChannel:
                  getattr(result, "language", None) or "?", "?" if confidence is None else f"{confidence:.2f}",
                  " asking to confirm" if confirm else "")
         if confirm:  # nothing is searched until the shopper says yes (the button sends the words)
-            await self._say(chat_id, f"I heard: {text}. Did I get that right?", self._keyboard(
-                [{"title": "Yes", "payload": text}, {"title": "No, let me type", "payload": CONFIRM_DENY_PAYLOAD}]))
+            await self._say(chat_id, f"I heard: {text}. Did I get that right?", self._keyboard(confirm_replies(text)))
             return None
         await self._say(chat_id, f"I heard: {text}")
         return text

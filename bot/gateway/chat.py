@@ -222,8 +222,13 @@ def _heard(transcript: Transcript, said: str, confirm: bool) -> dict[str, Any]:
     if not confirm:
         return {"text": f"I heard: “{heard}”", "transcript": public}
     return {"text": f"I heard: “{heard}”. Did I get that right?", "transcript": public,
-            "quick_replies": [{"title": "Yes", "payload": said},
-                              {"title": "No, let me type", "payload": CONFIRM_DENY_PAYLOAD}]}
+            "quick_replies": confirm_replies(said)}
+
+
+def confirm_replies(said: str) -> list[dict[str, str]]:
+    """The answers to "Did I get that right?" about a transcript: Yes (the words go on as a
+    turn) and "No, let me type" (``/deny``). Every channel offers the same two."""
+    return [{"title": "Yes", "payload": said}, {"title": "No, let me type", "payload": CONFIRM_DENY_PAYLOAD}]
 
 
 @router.post("/chat", response_model=None)
