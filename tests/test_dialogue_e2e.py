@@ -21,7 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e,
               pytest.mark.skipif(not RASA_PY.exists(), reason=".venv-rasa missing: run `make setup`")]
 
 
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     from bot.serve import Stack
