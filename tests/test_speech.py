@@ -314,6 +314,8 @@ def test_sound_distance_and_the_vectorised_table_agree() -> None:
 def test_phonemizer_falls_back_to_letters_without_espeak() -> None:
     plain = Phonemizer(program="no-such-espeak-program")
     assert not plain.by_sound and plain.phonemes(["Navy Blue!", ""]) == ["navyblue", ""]
+    if shutil.which("false"):  # a program that fails: spelling again, no exception
+        assert Phonemizer(program="false").phonemes(["Navy Blue!"]) == ["navyblue"]
     if HAVE_ESPEAK:
         sounds = Phonemizer().phonemes(["olive", "belt", "olive"])
         assert sounds[0] == sounds[2] and sounds[0] != sounds[1] and "'" not in sounds[0]
