@@ -190,13 +190,37 @@ class ImageEncoder:
         self.dim = 1280
         self.image_size = image_size
 
-    def _features(self, pixels: np.ndarray) -> np.ndarray:
+    def _features(self, pixels: np.ndarray, tap: int | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Pooled features (b, 1280); with ``tap``, also the input maps of block ``tap``
+        (b, C, h, w) float16 (what a fine-tuned tail of the network starts from)."""
         torch = self._torch
+        net = self._net
+        maps = None
         with torch.inference_mode():
             x = torch.from_numpy(pixels)  # (b, 3, S, S)
-            fmap = self._net.extract_features(x)  # (b, 1280, S/32, S/32)
-            feats = fmap.mean(dim=(2, 3))  # (b, 1280)
-        return feats.numpy()
+            x = net._swish(net._bn0(net._conv_stem(x)))  # the steps of net.extract_features
+            for idx, block in enumerate(net._blocks):
+                if idx == tap:
+                    maps = x.to(torch.float16).numpy()  # (b, C, h, w)
+                x = block(x, drop_connect_rate=None)  # (eval: drop-connect is off anyway)
+            fmap = net._swish(net._bn1(net._conv_head(x)))  # (b, 1280, S/32, S/32)
+            feats = fmap.mean(dim=(2, 3)).numpy()  # (b, 1280)
+        if tap is None:
+            return feats
+        if maps is None:
+            raise ValueError(f"tap {tap}: the network has {len(net._blocks)} blocks")
+        return feats, maps
+
+    @property
+    def network(self):
+        """The frozen torch network (a fine-tuned tail copies its last blocks)."""
+        return self._net
+
+    def encode_tapped(self, items: Sequence[ImageInput], tap: int) -> tuple[np.ndarray, np.ndarray]:
+        """(L2-normalised features (n, 1280), input maps of block ``tap`` (n, C, h, w) float16)."""
+        pixels = np.stack([preprocess(load_image(it), self.image_size) for it in items])
+        feats, maps = self._features(pixels, tap)
+        return l2_normalise(feats), maps
 
     def encode(self, items: Sequence[ImageInput], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Encode photos -> float32 (n, 1280), L2-normalised. Raises ImageDecodeError on a bad photo."""
@@ -210,18 +234,21 @@ class ImageEncoder:
     def encode_files(self, paths: Sequence[str | None], batch_size: int = 32, progress: bool = False,
                      on_batch: Callable[[int], None] | None = None,
                      transform: Callable[[Image.Image, int], Image.Image] | None = None,
-                     ) -> tuple[np.ndarray, list[str | None]]:
+                     tap: int | None = None):
         """Encode many files, decoding ahead in background threads while the network runs.
 
         Returns (vectors (n, 1280), errors): a row whose photo is missing or unreadable is all
         zeros and its error says why; nothing raises for a single bad file. ``transform(img, i)``
-        changes the i-th photo before encoding (e.g. a shopper-like low-resolution copy).
+        changes the i-th photo before encoding (e.g. a shopper-like low-resolution copy). With
+        ``tap``, returns (vectors, errors, maps): maps (n, C, h, w) float16 are the input maps of
+        block ``tap`` (zeros for a bad file).
         Decoding runs inline: a background decoding thread was tried and slowed the network more
         than it saved on 2 cores where torch uses every core (decoding is ~2% of the work).
         """
         n = len(paths)
         out = np.zeros((n, self.dim), np.float32)
         errors: list[str | None] = [None] * n
+        maps: np.ndarray | None = None
         batches = list(range(0, n, batch_size))
         for bi, (start, batch) in enumerate(_progress(
                 zip(batches, (self._decode(paths, start, batch_size, transform) for start in batches)), len(batches),
@@ -229,10 +256,21 @@ class ImageEncoder:
             errors[start:start + len(batch.errors)] = batch.errors
             if batch.pixels.shape[0]:
                 idx = start + np.flatnonzero(batch.ok)
-                out[idx] = self._features(batch.pixels)
+                if tap is None:
+                    out[idx] = self._features(batch.pixels)
+                else:
+                    out[idx], m = self._features(batch.pixels, tap)
+                    if maps is None:
+                        maps = np.zeros((n, *m.shape[1:]), np.float16)
+                    maps[idx] = m
             if on_batch:
                 on_batch(bi)
-        return l2_normalise(out), errors
+        if tap is None:
+            return l2_normalise(out), errors
+        if maps is None:  # no photo could be read: the shape comes from a blank one
+            _, m = self._features(np.zeros((1, 3, self.image_size, self.image_size), np.float32), tap)
+            maps = np.zeros((n, *m.shape[1:]), np.float16)
+        return l2_normalise(out), errors, maps
 
     def _decode(self, paths: Sequence[str | None], start: int, batch_size: int,
                 transform: Callable | None = None) -> ImageBatch:

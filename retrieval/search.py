@@ -103,10 +103,11 @@ class MultimodalModels:
     gallery of shopper-like catalog photo copies."""
 
     def __init__(self, joint, heads, fuser, namer=None, metrics: dict | None = None,
-                 gallery: PhotoGallery | None = None):
+                 gallery: PhotoGallery | None = None, tail=None):
         self.joint, self.heads, self.fuser, self.namer = joint, heads, fuser, namer
         self.metrics = metrics or {}
         self.gallery = gallery
+        self.tail = tail  # nlu.photo_tail.PhotoTail, or None (then the heads read photos)
 
     @classmethod
     def load(cls, folder, index=None) -> "MultimodalModels | None":
@@ -132,13 +133,21 @@ class MultimodalModels:
             return None
         namer = ColourNamer.load(folder / "colour_namer.json") if (folder / "colour_namer.json").exists() else None
         gallery = PhotoGallery.from_index(index) if index is not None else None
-        return cls(JointSpace.load(folder), AttributeHeads.load(folder), Fuser.load(folder), namer, metrics, gallery)
+        from nlu.photo_tail import STEM, PhotoTail
 
-    def photo_attributes(self, features: np.ndarray, pil=None) -> dict:
+        tail = PhotoTail.load(folder) if (folder / f"{STEM}.json").exists() else None
+        return cls(JointSpace.load(folder), AttributeHeads.load(folder), Fuser.load(folder), namer, metrics, gallery,
+                   tail)
+
+    def photo_attributes(self, features: np.ndarray, pil=None, maps: np.ndarray | None = None) -> dict:
         """{"proba": {field: (classes, probs)}, "top": {field: [(value, p), ...]}} for one photo:
-        the heads' probabilities, the colour mixed with the pixel namer's (geometric mean), the type
-        mixed with the vote of the nearest catalog photo copies (product of experts)."""
+        the fine-tuned tail's probabilities (views' ``maps`` averaged) or else the heads', the colour
+        mixed with the pixel namer's (geometric mean), the type mixed with the vote of the nearest
+        catalog photo copies (product of experts)."""
         proba = {f: (self.heads.classes[f], p[0]) for f, p in self.heads.proba(features[None]).items()}
+        if self.tail is not None and maps is not None:
+            for f, p in self.tail.proba(maps).items():
+                proba[f] = (self.tail.classes[f], p.mean(axis=0))
         if self.namer is not None and pil is not None:
             # both colour readers: geometric mean of the pixel namer and the head
             from nlu.colour import colour_features
@@ -292,13 +301,20 @@ class SearchEngine:
         features, L2-normalised (a shoe pointing left or right is the same shoe). On held-out
         catalog products' low-res copies the heads read type 0.803 -> 0.834 and colour
         0.578 -> 0.617 from it; it costs one more forward pass (~20 ms)."""
+        return self._encode_views(pil)[0]
+
+    def _encode_views(self, pil) -> tuple[np.ndarray, np.ndarray | None]:
+        """(image vector, maps of each view for the photo tail, or None without a tail)."""
         from PIL import ImageOps
 
-        if not self.photo_flip:
-            return self.image_encoder.encode([pil])[0]
-        both = self.image_encoder.encode([pil, ImageOps.mirror(pil)])
-        mean = both.mean(axis=0)
-        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        views = [pil, ImageOps.mirror(pil)] if self.photo_flip else [pil]
+        tail = self.models.tail if self.models is not None else None
+        if tail is not None:
+            vecs, maps = self.image_encoder.encode_tapped(views, tail.config.tap)
+        else:
+            vecs, maps = self.image_encoder.encode(views), None
+        mean = vecs.mean(axis=0)
+        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32), maps
 
     def _encode_words(self, words: list[str]) -> np.ndarray | None:
         query = " ".join(w for w in words if w).strip()
@@ -339,20 +355,20 @@ class SearchEngine:
                 self._photo_cache.move_to_end(key)
         if cached is not None:
             return cached
-        pil = None
+        pil = maps = None
         if image_vector is None:
             if self.image_encoder is None:
                 raise SearchError("photo search is not available (no image encoder loaded)")
             try:
                 pil = load_image(image)
-                image_vector = self.encode_photo(pil)
+                image_vector, maps = self._encode_views(pil)
             except ImageDecodeError as e:
                 raise SearchError(f"could not use the photo: {e}") from e
         raw = np.asarray(image_vector, np.float32)
         joint = attributes = None
         if self.models is not None:
             joint = self.models.joint.project(raw[None])[0]
-            attributes = self.models.photo_attributes(raw, pil)
+            attributes = self.models.photo_attributes(raw, pil, maps)
         if key:
             with self._photo_lock:
                 self._photo_cache[key] = (raw, joint, attributes)

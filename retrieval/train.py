@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 MODELS_VERSION = 2
 #: The encoded shopper-like copies of the catalog photos, in the index folder (ids + vectors).
 LOWRES_FILE = "lowres.npz"
+#: ... and the input maps of one block of the image encoder for the same copies (float16).
+LOWRES_MAPS_FILE = "lowres_maps_tap{tap}.npy"
+#: The block whose input the fine-tuned photo tail starts from (nlu.photo_tail).
+TAIL_TAP = 13
 
 
 def held_out(product_id: str, share: float = 0.1) -> bool:
@@ -35,13 +39,16 @@ def held_out(product_id: str, share: float = 0.1) -> bool:
     return int(hashlib.sha1(product_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
-def lowres_features(index: ProductIndex, image_encoder=None, progress: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(iids, (n, d_image) features of one shopper-like copy per photo), cached in the index folder."""
+def lowres_features(index: ProductIndex, image_encoder=None, progress: bool = True, seed: int = 0,
+                    tap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(iids, (n, d_image) features of one shopper-like copy per photo), cached in the index folder.
+    With ``tap``, the input maps of that encoder block are kept too (:func:`lowres_maps`)."""
     path = index.path / LOWRES_FILE
     iids = np.flatnonzero(index.has_image)
-    if path.exists():
+    maps_path = index.path / LOWRES_MAPS_FILE.format(tap=tap)
+    if path.exists() and (tap is None or maps_path.exists()):
         data = np.load(path)
-        if np.array_equal(data["ids"], iids):
+        if np.array_equal(data["ids"], iids) and (tap is None or len(np.load(maps_path, mmap_mode="r")) == len(iids)):
             return data["ids"], data["vectors"]
         log.info("catalog photos changed since %s was written: encoding again", path)
     from nlu.augment import shopper_copy
@@ -50,16 +57,26 @@ def lowres_features(index: ProductIndex, image_encoder=None, progress: bool = Tr
         from nlu.encoders import ImageEncoder
         image_encoder = ImageEncoder(index.manifest["image"]["model"])
     paths = [index.products[i].image for i in iids]
-    vecs, _ = image_encoder.encode_files(
-        paths, progress=progress,
-        transform=lambda img, i: shopper_copy(img, np.random.default_rng(seed * 1_000_003 + int(iids[i]))))
+    copy = lambda img, i: shopper_copy(img, np.random.default_rng(seed * 1_000_003 + int(iids[i])))  # noqa: E731
+    if tap is None:
+        vecs, _ = image_encoder.encode_files(paths, progress=progress, transform=copy)
+    else:
+        vecs, _, maps = image_encoder.encode_files(paths, progress=progress, transform=copy, tap=tap)
+        np.save(maps_path, maps)
     np.savez(path, ids=iids, vectors=vecs)
     return iids, vecs
 
 
+def lowres_maps(index: ProductIndex, tap: int) -> np.ndarray:
+    """(n, C, h, w) float16 input maps of block ``tap`` for the copies of :func:`lowres_features`
+    (memory-mapped)."""
+    return np.load(index.path / LOWRES_MAPS_FILE.format(tap=tap), mmap_mode="r")
+
+
 def train_all(settings: Settings, progress: bool = True, image_encoder=None, text_encoder=None,
-              fusion_requests: int = 30000, quick: bool = False) -> dict:
-    """Run every stage; returns the metrics written to models/metrics.json."""
+              fusion_requests: int = 30000, quick: bool = False, tail: bool | None = None) -> dict:
+    """Run every stage; returns the metrics written to models/metrics.json. ``tail``: fine-tune
+    the photo tail (nlu.photo_tail); None = when the image encoder can (the real one can)."""
     from nlu.attributes import AttributeConfig, train_attributes
     from nlu.fusion import FusionConfig, train_fusion
     from nlu.joint import JointConfig, train_joint
@@ -70,8 +87,13 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
     out.mkdir(exist_ok=True)
     metrics: dict = {"catalog": index.manifest["catalog"]["name"], "seconds": {}}
 
+    if image_encoder is None:
+        from nlu.encoders import ImageEncoder
+        image_encoder = ImageEncoder(index.manifest["image"]["model"])
+    if tail is None:
+        tail = hasattr(image_encoder, "network") and hasattr(image_encoder, "encode_tapped")
     t = time.perf_counter()
-    low_ids, low_vecs = lowres_features(index, image_encoder, progress)
+    low_ids, low_vecs = lowres_features(index, image_encoder, progress, tap=TAIL_TAP if tail else None)
     metrics["seconds"]["lowres_features"] = time.perf_counter() - t
 
     # rows: full-res and low-res features of every product with a photo
@@ -99,6 +121,24 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
     heads.save(out)
     metrics["attributes"] = ametrics
     metrics["seconds"]["attributes"] = time.perf_counter() - t
+
+    tail_file = out / "photo_tail.json"
+    if tail:
+        from nlu.photo_tail import TailConfig, train_tail
+
+        t = time.perf_counter()
+        tcfg = TailConfig(arch=index.manifest["image"]["model"], tap=TAIL_TAP,
+                          epochs=1 if quick else TailConfig.epochs, min_count=1 if quick else TailConfig.min_count)
+        low_labels = {f: [getattr(index.products[i], f) for i in low_ids] for f in tcfg.fields}
+        low_val = np.array([i in val_products for i in low_ids])
+        photo_tail, tmetrics = train_tail(lowres_maps(index, TAIL_TAP), low_labels, low_val, image_encoder.network,
+                                          tcfg, progress=progress, plot_path=out / "photo_tail_curve.png")
+        photo_tail.save(out)
+        metrics["photo_tail"] = tmetrics
+        metrics["seconds"]["photo_tail"] = time.perf_counter() - t
+    elif tail_file.exists():  # an old tail must not outlive the heads it was measured with
+        tail_file.unlink()
+        tail_file.with_suffix(".safetensors").unlink(missing_ok=True)
 
     t = time.perf_counter()
     metrics["colour"] = _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out, progress)

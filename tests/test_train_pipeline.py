@@ -103,8 +103,8 @@ def test_the_same_photo_again_is_not_encoded_again(tiny_index, encoders, tmp_pat
     other = write_image(tmp_path / "r.jpg", "Blue", size=(60, 80)).read_bytes()
     calls = []
     engine = SearchEngine(tiny_index, encoders[0], encoders[1])
-    real = engine.encode_photo
-    engine.encode_photo = lambda pil: calls.append(1) or real(pil)
+    real = engine._encode_views
+    engine._encode_views = lambda pil: calls.append(1) or real(pil)
     first = engine.search(image=photo, k=3)
     again = engine.search("in blue", image=photo, k=3)  # a refinement: same bytes
     assert len(calls) == 1 and first.ids() and again.ids()
