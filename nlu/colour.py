@@ -24,6 +24,7 @@ FEATURE_NAMES = ("L", "a", "b", "share", "mean_L", "mean_a", "mean_b", "foregrou
 FEATURE_DIM = len(FEATURE_NAMES)
 HIST_BINS = (5, 7, 7)  # L, a, b bins of the foreground histogram
 HIST_DIM = HIST_BINS[0] * HIST_BINS[1] * HIST_BINS[2]
+COLOUR_FEATURES_DIM = FEATURE_DIM + HIST_DIM  # what colour_features() returns
 FORMAT = "colour-namer"
 FORMAT_VERSION = 2
 

@@ -81,3 +81,21 @@ def generate(rows: list[dict], iids: np.ndarray, n: int, seed: int = 0, kinds=KI
 def answers(req: Request, rows: list[dict], iids: np.ndarray) -> np.ndarray:
     """The products (iids) that satisfy every attribute of req.want."""
     return np.array([i for i in iids if all(rows[i].get(k) == v for k, v in req.want.items())], np.int64)
+
+
+class Answers:
+    """:func:`answers` for many requests: the products are grouped by (type, colour) once, and a
+    request with both in its ``want`` only looks at its group (31k generated requests over 10k
+    products: minutes -> a second)."""
+
+    def __init__(self, rows: list[dict], iids: np.ndarray) -> None:
+        self.rows, self.iids = rows, np.asarray(iids, np.int64)
+        self.groups: dict[tuple, list[int]] = {}
+        for i in self.iids:
+            self.groups.setdefault((rows[i].get("article_type"), rows[i].get("color")), []).append(int(i))
+
+    def __call__(self, req: Request) -> np.ndarray:
+        if "article_type" not in req.want or "color" not in req.want:
+            return answers(req, self.rows, self.iids)
+        group = self.groups.get((req.want["article_type"], req.want["color"]), [])
+        return np.array([i for i in group if all(self.rows[i].get(k) == v for k, v in req.want.items())], np.int64)

@@ -48,22 +48,28 @@ def lowres_features(index: ProductIndex, image_encoder=None, progress: bool = Tr
     maps_path = index.path / LOWRES_MAPS_FILE.format(tap=tap)
     if path.exists() and (tap is None or maps_path.exists()):
         data = np.load(path)
-        if np.array_equal(data["ids"], iids) and (tap is None or len(np.load(maps_path, mmap_mode="r")) == len(iids)):
+        if np.array_equal(data["ids"], iids) and "colour" in data.files and (tap is None or len(np.load(maps_path, mmap_mode="r")) == len(iids)):
             return data["ids"], data["vectors"]
         log.info("catalog photos changed since %s was written: encoding again", path)
     from nlu.augment import shopper_copy
+    from nlu.colour import COLOUR_FEATURES_DIM, colour_features
 
     if image_encoder is None:
         from nlu.encoders import ImageEncoder
         image_encoder = ImageEncoder(index.manifest["image"]["model"])
     paths = [index.products[i].image for i in iids]
-    copy = lambda img, i: shopper_copy(img, np.random.default_rng(seed * 1_000_003 + int(iids[i])))  # noqa: E731
+    colours = np.zeros((len(iids), COLOUR_FEATURES_DIM), np.float32)  # the pixel colour namer's input
+
+    def copy(img, i: int):
+        out = shopper_copy(img, np.random.default_rng(seed * 1_000_003 + int(iids[i])))
+        colours[i] = colour_features(out)
+        return out
     if tap is None:
         vecs, _ = image_encoder.encode_files(paths, progress=progress, transform=copy)
     else:
         vecs, _, maps = image_encoder.encode_files(paths, progress=progress, transform=copy, tap=tap)
         np.save(maps_path, maps)
-    np.savez(path, ids=iids, vectors=vecs)
+    np.savez(path, ids=iids, vectors=vecs, colour=colours)
     return iids, vecs
 
 
@@ -163,23 +169,14 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
 
 def _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out: Path, progress: bool) -> dict:
     """Pixel colour namer vs the colour head, on held-out low-resolution copies; keep the better."""
-    from PIL import Image
+    from nlu.colour import ColourNamer
 
-    from nlu.augment import shopper_copy
-    from nlu.colour import ColourNamer, colour_features
-
-    rng_for = lambda i: np.random.default_rng(int(i))  # noqa: E731
-    rows, labels, is_val = [], [], []
-    it = low_ids
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(low_ids, desc="pixel colours", unit="photo")
-    for i in it:
-        p = index.products[i]
-        img = Image.open(p.image).convert("RGB")
-        rows.append(colour_features(shopper_copy(img, rng_for(i))))
-        labels.append(p.color)
-        is_val.append(i in val_products)
+    data = np.load(index.path / LOWRES_FILE)  # colour features of the same copies (lowres_features)
+    if not np.array_equal(data["ids"], low_ids):
+        raise RuntimeError(f"{index.path / LOWRES_FILE} changed during training")
+    rows = list(data["colour"])
+    labels = [index.products[i].color for i in low_ids]
+    is_val = [i in val_products for i in low_ids]
     X, is_val = np.stack(rows), np.array(is_val)
     namer = ColourNamer().fit(X[~is_val], [lab for lab, v in zip(labels, is_val) if not v])
     pred = [row[0][0] for row in namer.predict(X[is_val], top=1)] if is_val.any() else []
@@ -195,7 +192,7 @@ def _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out: 
 
 def _fusion_data(index, joint, low_ids, low_vecs, val_products, n: int, text_encoder):
     from nlu.fusion import PARTS
-    from retrieval.composed import answers, generate
+    from retrieval.composed import Answers, generate
 
     if text_encoder is None:
         from nlu.encoders import TextEncoder
@@ -222,6 +219,7 @@ def _fusion_data(index, joint, low_ids, low_vecs, val_products, n: int, text_enc
     parts = np.zeros((len(reqs), len(PARTS), d), np.float32)
     mask = np.zeros((len(reqs), len(PARTS)), bool)
     positives = []
+    answer = Answers(rows, gallery_ids)
     for k, r in enumerate(reqs):
         if r.words:
             parts[k, 0], mask[k, 0] = vec[r.words], True
@@ -231,7 +229,7 @@ def _fusion_data(index, joint, low_ids, low_vecs, val_products, n: int, text_enc
             parts[k, 2], mask[k, 2] = vec[r.constraint_words], True
         if r.use_reference:
             parts[k, 3], mask[k, 3] = index.text_matrix[r.ref], True
-        positives.append(np.array([gpos[i] for i in answers(r, rows, gallery_ids)], np.int64))
+        positives.append(np.array([gpos[i] for i in answer(r)], np.int64))
     keep = np.array([len(p) > 0 for p in positives])
     return parts[keep], mask[keep], [p for p, k in zip(positives, keep) if k], is_val[keep], gallery_ids
 

@@ -6,7 +6,7 @@ import torch
 
 from nlu.encoders import l2_normalise
 from nlu.fusion import PARTS, AttentionFusion, Fuser, FusionConfig, train_fusion
-from retrieval.composed import answers, generate
+from retrieval.composed import Answers, Request, answers, generate
 from retrieval.fusion import STRATEGIES, QueryParts, fuse_scores
 from tests.fixtures import DEFAULT_ROWS
 
@@ -100,8 +100,10 @@ def test_generated_requests_have_real_answers():
     iids = np.arange(len(rows))
     reqs = generate(rows, iids, 200, seed=0)
     assert len(reqs) == 200 and {r.kind for r in reqs} >= {"photo", "photo+colour", "text"}
-    for r in reqs:
+    grouped = Answers(rows, iids)
+    for r in reqs + [Request("text", 0, want={"gender": rows[0]["gender"]})]:  # (no type/colour: a full scan)
         got = answers(r, rows, iids)
+        assert np.array_equal(grouped(r), got)  # the grouped lookup finds what the brute-force scan finds
         assert all(all(rows[i][k] == v for k, v in r.want.items()) for i in got)
         if r.kind == "photo":
             assert r.ref in got
