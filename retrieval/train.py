@@ -3,8 +3,9 @@
 Stages (each shows progress; outputs go to ``<index>/models/``):
 1. shopper-like low-resolution copies of every catalog photo, encoded once (``<index>/lowres.npz``);
 2. the joint space: a projection head from image features into the text space (nlu.joint);
-3. photo attributes: type, colour, gender and usage heads (nlu.attributes), and a pixel colour
-   namer (nlu.colour); the better colour source on held-out low-resolution copies is kept;
+3. photo attributes: type, colour, gender and usage heads (nlu.attributes), the photo tail (the
+   image encoder's last blocks fine-tuned for the same fields on the copies' cached block maps,
+   nlu.photo_tail), and a pixel colour namer (nlu.colour) on the copies' colour features;
 4. attention fusion trained on requests generated from the catalog (retrieval.composed).
 Only the served catalog is used, with a held-out 10% of its products for validation.
 """
@@ -24,8 +25,9 @@ from retrieval.settings import Settings
 log = logging.getLogger(__name__)
 
 # Bumped when a trained part changes its inputs or file format (2: colour namer reads a colour
-# histogram too); models of another version are retrained by `ensure_models`.
-MODELS_VERSION = 2
+# histogram too; 3: the photo tail, lowres.npz holds the copies' colour features); models of
+# another version are retrained by `ensure_models`.
+MODELS_VERSION = 3
 #: The encoded shopper-like copies of the catalog photos, in the index folder (ids + vectors).
 LOWRES_FILE = "lowres.npz"
 #: ... and the input maps of one block of the image encoder for the same copies (float16).
