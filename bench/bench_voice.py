@@ -316,14 +316,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick:
             base = dict(compute_type=stt.compute_type, cpu_threads=stt.cpu_threads, languages=stt.languages,
                         cache_dir=stt.cache_dir, max_seconds=stt.max_seconds, max_bytes=stt.max_bytes,
-                        correction_bonus=stt.correction_bonus, beam_size=stt.beam_size)
+                        correction_bonus=stt.correction_bonus, beam_size=stt.beam_size,
+                        nbest_bonus=stt.nbest_bonus, window_seconds=stt.window_seconds)
             prompt, terms = stt.initial_prompt, stt.terms
             for name, kw in (("plain Whisper (no prompt, no correction, greedy)",
                               dict(initial_prompt=None, terms=None, beam_size=1)),
                              ("catalog prompt, no correction", dict(initial_prompt=prompt, terms=None)),
                              ("catalog correction, no prompt", dict(initial_prompt=None, terms=terms)),
                              ("default, greedy (beam 1)", dict(initial_prompt=prompt, terms=terms, beam_size=1)),
-                             ("default + Silero VAD", dict(initial_prompt=prompt, terms=terms, vad_filter=True))):
+                             ("default + Silero VAD", dict(initial_prompt=prompt, terms=terms, vad_filter=True)),
+                             ("default, Whisper's 30 s window", dict(initial_prompt=prompt, terms=terms,
+                                                                     window_seconds=30.0)),
+                             ("default, 10 s window", dict(initial_prompt=prompt, terms=terms, window_seconds=10.0)),
+                             ("default, 6 s window", dict(initial_prompt=prompt, terms=terms, window_seconds=6.0))):
                 other = SpeechToText(stt.model_name, **{**base, **kw})
                 other._model = stt._model  # the same loaded model, other decoding options
                 v = transcribe_all(other, clips)

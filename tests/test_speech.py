@@ -386,6 +386,22 @@ def test_transcribes_short_spoken_requests(recogniser: SpeechToText, spoken: dic
 
 
 @pytest.mark.slow
+def test_speech_longer_than_the_window_is_read_whole(recogniser: SpeechToText, tmp_path: Path) -> None:
+    if not HAVE_ESPEAK:
+        pytest.skip("needs espeak-ng and sox")
+    phrase = ("I am looking for a black leather wallet under forty dollars and red casual shoes "
+              "for women and a navy blue shirt")
+    raw, wav = tmp_path / "long.raw.wav", tmp_path / "long.wav"
+    subprocess.run(["espeak-ng", "-w", str(raw), phrase], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(wav)], check=True)
+    short = SpeechToText(initial_prompt=recogniser.initial_prompt, terms=recogniser.terms, window_seconds=3.0)
+    short._model = recogniser._model  # the same loaded model: only the window differs
+    t = short.transcribe(wav.read_bytes(), "long.wav")
+    assert t.duration_s > 3.0 * 1.5  # the clip is much longer than the window...
+    assert word_error_rate(phrase, t.text) <= 0.3 and "shirt" in t.text.lower(), t.text  # ...and heard to the end
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg")
 def test_compressed_formats_transcribe_alike(recogniser: SpeechToText, spoken: dict[str, bytes],
                                              tmp_path: Path) -> None:
