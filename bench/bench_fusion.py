@@ -77,16 +77,41 @@ def main() -> int:
     extra = {"training_seconds": metrics.get("seconds"), "joint": {k: v for k, v in metrics.get("joint", {}).items()
                                                                      if k != "history"},
              "attributes": metrics.get("attributes"), "colour": metrics.get("colour"),
-             "fusion_val_recall@10": metrics.get("fusion", {}).get("best_val_recall@10")}
+             "fusion_val_recall@10": metrics.get("fusion", {}).get("best_val_recall@10"),
+             "feature_sum_val_recall@10": metrics.get("fusion", {}).get("feature_sum_val_recall@10"),
+             "fusion_n_val": metrics.get("fusion", {}).get("n_val"),
+             "photo_tail": {k: v for k, v in metrics.get("photo_tail", {}).items() if k != "history"}}
     fusion_cost = cost[settings.fusion]["score_ms_p50"] - cost["model"]["score_ms_p50"]
     result = {"scores": table, "cost_ms": cost, "fusion_added_ms_p50_vs_model": fusion_cost,
               "default": settings.fusion, "training": extra, "date": time.strftime("%Y-%m-%d")}
     (OUT / "fusion.json").write_text(json.dumps(result, indent=1, default=float))
+    md += _training_md(extra)
     (OUT / "fusion.md").write_text("# Fusion strategies on the dev queries\n\n" + "\n".join(md) + "\n")
     print("\n".join(md))
     _plot(table, kinds, OUT / "fusion.png")
     print(f"wrote {OUT / 'fusion.json'}, fusion.md, fusion.png")
     return 0
+
+
+def _training_md(extra: dict) -> list[str]:
+    """The trained parts' own held-out figures (from models/metrics.json) as markdown lines."""
+    out = ["", "## Trained parts, on the served catalog's held-out 10%", ""]
+    att, fs = extra.get("fusion_val_recall@10"), extra.get("feature_sum_val_recall@10")
+    if att is not None and fs is not None:
+        out.append(f"- generated requests ({extra.get('fusion_n_val')} held out: photo, photo + a change in words, "
+                   f"pointed-at product + a change, words, photo + earlier answers), recall@10 of the fused vector "
+                   f"alone (no filters): attention {att:.3f}, feature-level sum {fs:.3f} ({att - fs:+.3f})")
+    fields = {f: m.get("by_kind", {}).get("low", {}).get("accuracy")
+              for f, m in (extra.get("attributes") or {}).get("fields", {}).items()}
+    tail = (extra.get("photo_tail") or {}).get("accuracy") or {}
+    if tail:
+        out.append("- photo attributes on held-out shopper-like copies, accuracy: "
+                   + ", ".join(f"{f} tail {tail[f]:.3f} / linear heads {fields.get(f) or float('nan'):.3f}"
+                               for f in tail))
+    secs = extra.get("training_seconds") or {}
+    if secs:
+        out.append("- training time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in secs.items()))
+    return out
 
 
 def _plot(table: dict, kinds: list[str], path: Path) -> None:

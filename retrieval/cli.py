@@ -208,7 +208,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print("photo attributes (held-out accuracy): " + ", ".join(
         f"{fld} {v['accuracy']:.3f}" for fld, v in a["fields"].items()))
     print(f"colour from {c['chosen']} (pixels {c['pixel_accuracy_lowres']:.3f}, head {c['head_accuracy_lowres']:.3f})")
-    print(f"attention fusion: held-out recall@10 {f['best_val_recall@10']:.3f}")
+    if "photo_tail" in m:
+        print("photo tail (held-out low-res copies): " + ", ".join(
+            f"{fld} {v:.3f}" for fld, v in m["photo_tail"].get("accuracy", {}).items()))
+    print(f"attention fusion: held-out recall@10 {f['best_val_recall@10']:.3f} "
+          f"(feature-level sum {f.get('feature_sum_val_recall@10', float('nan')):.3f})")
     print(f"trained in {m['seconds']['total']:.0f} s; models in {settings.resolved_index_dir() / 'models'}")
     return 0
 

@@ -109,3 +109,23 @@ def test_generated_requests_have_real_answers():
             assert r.ref in got
         if r.kind == "photo+colour":
             assert rows[r.ref]["color"] != r.want["color"] and r.words
+
+
+def test_feature_sum_recall_matches_a_brute_force_count():
+    import torch
+
+    from nlu.fusion import feature_sum_recall_at_10
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 4, 8)).astype(np.float32)
+    M = rng.random((30, 4)) < 0.6
+    M[:, 0] = True
+    G = rng.normal(size=(50, 8)).astype(np.float32)
+    pos = rng.random((30, 50)) < 0.05
+    hits = 0
+    for i in range(30):  # the mean of the present parts, its 10 nearest products, any right one?
+        q = X[i][M[i]].sum(0)
+        top = np.argsort(-(G @ (q / np.linalg.norm(q))))[:10]
+        hits += bool(pos[i, top].any())
+    got = feature_sum_recall_at_10(torch.from_numpy(X), torch.from_numpy(M), torch.from_numpy(pos), torch.from_numpy(G))
+    assert abs(got - hits / 30) < 1e-6 and 0 < got < 1
