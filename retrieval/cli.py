@@ -201,7 +201,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     ensure_index(settings, progress=not args.quiet)
-    m = train_all(settings, progress=not args.quiet, quick=args.quick)
+    m = train_all(settings, progress=not args.quiet, quick=args.quick, tail=False if args.no_tail else None)
     j, a, c, f = m["joint"], m["attributes"], m["colour"], m["fusion"]
     print(f"joint space: held-out recall@10 text->image {j['best_recall_t2i']:.3f}, "
           f"image->text {j['best_recall_i2t']:.3f}")
@@ -270,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train", help="train the joint space, photo attributes and attention fusion")
     common(t)
     t.add_argument("--quick", action="store_true", help="a few epochs only (smoke test)")
+    t.add_argument("--no-tail", action="store_true",
+                   help="skip the fine-tuned photo tail (about half the training time; photos are then read "
+                        "by the linear heads: photo + words 0.86 instead of 0.96 nDCG@10 on the dev queries)")
     t.set_defaults(func=cmd_train)
 
     i = sub.add_parser("info", help="show the index manifest and catalog issues")
