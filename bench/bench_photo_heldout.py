@@ -1,0 +1,157 @@
+"""Held-out catalog products: how well each photo reader and mix reads type and colour, and how
+attention fusion compares with the feature-level sum, on the served catalog's held-out 10%.
+
+* Photo readers: every held-out product's shopper-like low-res copy (the same copy training
+  encoded, seed 0; the models never trained on these products) goes through the query-time path
+  (``SearchEngine._encode_views``: the photo and its mirror image). Accuracy of type and colour from
+  the linear heads, the photo tail, the gallery vote of the nearest training copies (held-out
+  copies left out of the gallery), the pixel colour namer, and their mixes (geometric means). This
+  is how the mixing weights in ``retrieval/search.py`` were chosen.
+* Fusion: the held-out generated requests of training (``retrieval.train._fusion_data``),
+  recall@10 of the fused vector alone (no filters) for attention and for the feature-level sum,
+  overall and by which parts a request has.
+
+    .venv/bin/python bench/bench_photo_heldout.py     # needs a trained index (python -m retrieval train)
+
+Writes bench/results/photo_heldout.json and photo_heldout.md.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+OUT = ROOT / "bench" / "results"
+
+
+def _d(classes, p) -> dict:
+    return dict(zip(classes, np.asarray(p, np.float64)))
+
+
+def _mix(*dists: dict, w: list[float] | None = None) -> dict:
+    w = w or [1.0] * len(dists)
+    keys = set().union(*dists)
+    return {c: sum(wi * np.log(d.get(c, 0.0) + 1e-3) for wi, d in zip(w, dists)) for c in keys}
+
+
+def _top(d: dict) -> str:
+    return max(d, key=d.get)
+
+
+def readers(engine) -> dict:
+    from PIL import Image
+
+    from nlu.augment import shopper_copy
+    from nlu.colour import colour_features
+    from retrieval.search import PhotoGallery
+    from retrieval.train import LOWRES_FILE, held_out
+
+    m, idx = engine.models, engine.index
+    low = np.load(idx.path / LOWRES_FILE)
+    val = np.array([held_out(idx.products[i].id) for i in low["ids"]])
+    g = m.gallery
+    m.gallery = PhotoGallery(g.vectors[~val], {f: g.labels[f][~val] for f in g.labels})  # no held-out copy votes
+    rows = []
+    for i in low["ids"][val]:
+        p = idx.products[i]
+        pil = shopper_copy(Image.open(p.image).convert("RGB"), np.random.default_rng(int(i)))  # training's copy
+        vec, maps = engine._encode_views(pil)
+        heads = {f: _d(m.heads.classes[f], pr[0]) for f, pr in m.heads.proba(vec[None]).items()}
+        tail = {f: _d(m.tail.classes[f], pr.mean(0)) for f, pr in m.tail.proba(maps).items()} \
+            if m.tail is not None and maps is not None else None
+        pixels = _d(m.namer.classes, m.namer.proba(colour_features(pil)[None])[0]) if m.namer else None
+        votes = _d(m.heads.classes["article_type"], m.gallery.votes(vec, "article_type",
+                                                                    m.heads.classes["article_type"]) + 0.02)
+        rows.append((p.article_type, p.color, heads, tail, pixels, votes))
+    m.gallery = g
+
+    def acc(field: str, fn) -> float:
+        return round(float(np.mean([fn(r) == (r[0] if field == "type" else r[1]) for r in rows])), 4)
+
+    table = {
+        ("type", "heads"): lambda r: _top(r[2]["article_type"]),
+        ("type", "heads + vote 1.0 (without tail)"): lambda r: _top(_mix(r[2]["article_type"], r[5])),
+        ("colour", "heads"): lambda r: _top(r[2]["color"]),
+    }
+    if rows and rows[0][4] is not None:
+        table[("colour", "pixels")] = lambda r: _top(r[4])
+        table[("colour", "heads x pixels (without tail)")] = lambda r: _top(_mix(r[2]["color"], r[4]))
+    if rows and rows[0][3] is not None:
+        table[("type", "tail")] = lambda r: _top(r[3]["article_type"])
+        for w in (0.3, 0.5, 1.0):
+            table[("type", f"tail + vote {w}")] = lambda r, w=w: _top(_mix(r[3]["article_type"], r[5], w=[1, w]))
+        table[("colour", "tail")] = lambda r: _top(r[3]["color"])
+        if rows[0][4] is not None:
+            for w in (0.3, 0.5, 1.0):
+                table[("colour", f"tail x pixels {w}")] = lambda r, w=w: _top(_mix(r[3]["color"], r[4], w=[1, w]))
+    out = {"n": len(rows), "type": {}, "colour": {}}
+    for (field, name), fn in table.items():
+        out[field][name] = acc(field, fn)
+    return out
+
+
+def fusion(engine) -> dict:
+    import torch
+
+    from nlu.fusion import PARTS, _recall_at_10, feature_sum_recall_at_10
+    from retrieval.train import LOWRES_FILE, _fusion_data, held_out
+
+    idx, m = engine.index, engine.models
+    low = np.load(idx.path / LOWRES_FILE)
+    val_products = {i for i in np.flatnonzero(idx.has_image) if held_out(idx.products[i].id)}
+    parts, mask, positives, req_val, gallery_ids = _fusion_data(idx, m.joint, low["ids"], low["vectors"],
+                                                               val_products, 30000, engine.text_encoder)
+    v = np.flatnonzero(req_val)
+    G = torch.from_numpy(np.ascontiguousarray(idx.text_matrix[gallery_ids], np.float32))
+    X, M = torch.from_numpy(parts[v]), torch.from_numpy(mask[v])
+    pos = torch.zeros(len(v), len(gallery_ids), dtype=torch.bool)
+    for k, i in enumerate(v):
+        pos[k, torch.as_tensor(positives[i])] = True
+    out = {"n": int(len(v)), "attention": round(_recall_at_10(m.fuser.model, X, M, pos, G), 4),
+           "feature_sum": round(feature_sum_recall_at_10(X, M, pos, G), 4), "by_parts": {}}
+    keys = [" + ".join(PARTS[j] for j in np.flatnonzero(row)) for row in mask[v]]
+    for key in sorted(set(keys)):
+        s = torch.from_numpy(np.array([k == key for k in keys]))
+        out["by_parts"][key] = {"n": int(s.sum()), "attention": round(_recall_at_10(m.fuser.model, X[s], M[s], pos[s], G), 4),
+                                "feature_sum": round(feature_sum_recall_at_10(X[s], M[s], pos[s], G), 4)}
+    return out
+
+
+def main() -> int:
+    from _common import machine_info
+
+    from retrieval.search import SearchEngine
+    from retrieval.settings import Settings
+
+    engine = SearchEngine.from_settings(Settings())
+    if engine.models is None:
+        print("no trained models: run `.venv/bin/python -m retrieval train` first", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    res = {"readers": readers(engine), "fusion": fusion(engine), "seconds": round(time.perf_counter() - t0, 1),
+           "machine": machine_info()}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "photo_heldout.json").write_text(json.dumps(res, indent=1))
+    r, f = res["readers"], res["fusion"]
+    md = ["# Held-out catalog products (the served catalog's 10% the models never trained on)", "",
+          f"## Photo readers: accuracy on {r['n']} held-out shopper-like copies (photo + mirror image)", "",
+          "| field | reader | accuracy |", "|---|---|---|"]
+    md += [f"| {field} | {name} | {a:.3f} |" for field in ("type", "colour") for name, a in r[field].items()]
+    md += ["", f"## Fusion: recall@10 of the fused vector alone on {f['n']} held-out generated requests", "",
+           "| parts | n | attention | feature-level sum |", "|---|---|---|---|",
+           f"| all | {f['n']} | {f['attention']:.3f} | {f['feature_sum']:.3f} |"]
+    md += [f"| {k} | {v['n']} | {v['attention']:.3f} | {v['feature_sum']:.3f} |" for k, v in f["by_parts"].items()]
+    md += ["", "Reproduce: `.venv/bin/python bench/bench_photo_heldout.py`."]
+    (OUT / "photo_heldout.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
