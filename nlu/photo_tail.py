@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,13 +26,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlu import checkpoint
+from nlu.attributes import IGNORE, _encode_labels
 
 log = logging.getLogger(__name__)
 
 FORMAT = "photo-tail"
 FORMAT_VERSION = 1
 STEM = "photo_tail"  # photo_tail.json + photo_tail.safetensors
-IGNORE = -100
 
 
 @dataclass
@@ -142,13 +141,6 @@ class PhotoTail:
 # ------------------------------------------------------------------------------------ training
 
 
-def _encode_labels(values: list[str], train: np.ndarray, min_count: int) -> tuple[list[str], np.ndarray]:
-    counts = Counter(v for v, t in zip(values, train) if t and v)
-    classes = [c for c, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if k >= min_count]
-    pos = {c: i for i, c in enumerate(classes)}
-    return classes, np.array([pos.get(v, IGNORE) for v in values], np.int64)
-
-
 def train_tail(maps: np.ndarray, labels: dict[str, list[str]], val_mask: np.ndarray, network: nn.Module,
                config: TailConfig = TailConfig(), progress: bool = True, plot_path: Path | None = None,
                threads: int | None = None) -> tuple[PhotoTail, dict]:
@@ -173,7 +165,7 @@ def train_tail(maps: np.ndarray, labels: dict[str, list[str]], val_mask: np.ndar
         train = ~val_mask
         classes, targets = {}, {}
         for f in config.fields:
-            classes[f], targets[f] = _encode_labels(labels[f], train, config.min_count)
+            classes[f], targets[f], _ = _encode_labels(labels[f], train, config.min_count)
             if not classes[f]:
                 raise ValueError(f"field {f!r} has no class with at least {config.min_count} training rows")
         weights = dict(zip(config.fields, config.field_weights))
@@ -243,15 +235,14 @@ def train_tail(maps: np.ndarray, labels: dict[str, list[str]], val_mask: np.ndar
 
 
 def _evaluate(tail: PhotoTail, maps: torch.Tensor, targets: dict[str, np.ndarray]) -> tuple[dict, dict]:
-    """Held-out accuracy (photo and mirror averaged) and loss per field; rows whose class the tail
-    cannot predict count as errors."""
+    """Held-out accuracy (photo and mirror averaged) and loss per field, over the rows whose value
+    the tail can predict (unknown values and classes too rare to have an output are left out)."""
     x = maps.float().numpy()
     p = tail.proba(x)
     pf = tail.proba(x[..., ::-1])
     acc, loss = {}, {}
     for f, t in targets.items():
-        known = t != IGNORE
-        labelled = known  # (unpredictable rare classes are IGNORE here too: they drop out of both)
+        labelled = t != IGNORE
         if not labelled.any():
             acc[f], loss[f] = float("nan"), float("nan")
             continue

@@ -148,10 +148,12 @@ class MultimodalModels:
         the fine-tuned tail's probabilities (views' ``maps`` averaged) or else the heads', the colour
         mixed with the pixel namer's (geometric mean), the type mixed with the vote of the nearest
         catalog photo copies (product of experts)."""
-        proba = {f: (self.heads.classes[f], p[0]) for f, p in self.heads.proba(features[None]).items()}
+        proba = {}
         if self.tail is not None and maps is not None:
-            for f, p in self.tail.proba(maps).items():
-                proba[f] = (self.tail.classes[f], p.mean(axis=0))
+            proba = {f: (self.tail.classes[f], p.mean(axis=0)) for f, p in self.tail.proba(maps).items()}
+        if set(self.heads.classes) - set(proba):
+            proba = {f: (self.heads.classes[f], p[0]) for f, p in self.heads.proba(features[None]).items()
+                     if f not in proba} | proba
         if self.namer is not None and pil is not None:
             # both colour readers: geometric mean of the pixel namer and the head
             from nlu.colour import colour_features

@@ -50,7 +50,8 @@ def lowres_features(index: ProductIndex, image_encoder=None, progress: bool = Tr
     maps_path = index.path / LOWRES_MAPS_FILE.format(tap=tap)
     if path.exists() and (tap is None or maps_path.exists()):
         data = np.load(path)
-        if np.array_equal(data["ids"], iids) and "colour" in data.files and (tap is None or len(np.load(maps_path, mmap_mode="r")) == len(iids)):
+        maps_fit = tap is None or len(np.load(maps_path, mmap_mode="r")) == len(iids)
+        if np.array_equal(data["ids"], iids) and "colour" in data.files and maps_fit:
             return data["ids"], data["vectors"]
         log.info("catalog photos changed since %s was written: encoding again", path)
     from nlu.augment import shopper_copy
@@ -149,7 +150,7 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
         tail_file.with_suffix(".safetensors").unlink(missing_ok=True)
 
     t = time.perf_counter()
-    metrics["colour"] = _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out, progress)
+    metrics["colour"] = _train_colour(index, low_ids, val_products, heads, low_vecs, out)
     metrics["seconds"]["colour"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -169,7 +170,7 @@ def train_all(settings: Settings, progress: bool = True, image_encoder=None, tex
     return metrics
 
 
-def _train_colour(index, low_ids, full_ids, val_products, heads, low_vecs, out: Path, progress: bool) -> dict:
+def _train_colour(index, low_ids, val_products, heads, low_vecs, out: Path) -> dict:
     """Pixel colour namer vs the colour head, on held-out low-resolution copies; keep the better."""
     from nlu.colour import ColourNamer
 
