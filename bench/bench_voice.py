@@ -244,7 +244,10 @@ def markdown(res: dict) -> str:
         f"Catalog correction changed {d['corrected_share']:.0%} of the transcripts "
         "(where a request names no article type or no colour, up to 6 runs of words that sound like one, "
         "by espeak-ng phonemes, are scored by Whisper on the same audio; one is kept when Whisper scores the "
-        f"sentence with the term at most {res['config']['correction_bonus']:g} nats lower).", "",
+        f"sentence with the term at most {res['config']['correction_bonus']:g} nats lower, or not lower at all "
+        "when the words name no catalog word; a catalog word merged with its neighbour into another term "
+        "must score higher; where no article type is named, the types Whisper expects at the likeliest three "
+        "places are forced in and Whisper finishes the sentence, kept when it scores higher).", "",
         f"Latency: {lat['what']}; transcribe p50 {lat['transcribe_p50_s']:.2f} s, search p50 "
         f"{lat['search_p50_s'] * 1000:.0f} ms.", "",
         "## Recogniser choices (same clips)", "",
@@ -317,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             base = dict(compute_type=stt.compute_type, cpu_threads=stt.cpu_threads, languages=stt.languages,
                         cache_dir=stt.cache_dir, max_seconds=stt.max_seconds, max_bytes=stt.max_bytes,
                         correction_bonus=stt.correction_bonus, beam_size=stt.beam_size,
-                        nbest_bonus=stt.nbest_bonus, window_seconds=stt.window_seconds)
+                        nbest_bonus=stt.nbest_bonus, window_seconds=stt.window_seconds, slot_fill=stt.slot_fill)
             prompt, terms = stt.initial_prompt, stt.terms
             for name, kw in (("plain Whisper (no prompt, no correction, greedy)",
                               dict(initial_prompt=None, terms=None, beam_size=1)),
@@ -327,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                              ("default + Silero VAD", dict(initial_prompt=prompt, terms=terms, vad_filter=True)),
                              ("default, Whisper's 30 s window", dict(initial_prompt=prompt, terms=terms,
                                                                      window_seconds=30.0)),
-                             ("default, 10 s window", dict(initial_prompt=prompt, terms=terms, window_seconds=10.0)),
-                             ("default, 6 s window", dict(initial_prompt=prompt, terms=terms, window_seconds=6.0))):
+                             ("default without slot filling", dict(initial_prompt=prompt, terms=terms,
+                                                                   slot_fill=False))):
                 other = SpeechToText(stt.model_name, **{**base, **kw})
                 other._model = stt._model  # the same loaded model, other decoding options
                 v = transcribe_all(other, clips)

@@ -21,7 +21,9 @@
   prompt made of its most common article types and colours (:func:`catalog_prompt`), and a
   correction that tries catalog terms in place of words spelled like them ("Lacket" -> jacket)
   and keeps one when Whisper itself scores the sentence with it nearly as likely
-  (:class:`CatalogTerms`, ``SpeechToText._correct``).
+  (:class:`CatalogTerms`, ``SpeechToText._correct``), and, where a request names no article
+  type, the types Whisper itself expects at some place in it ("navy blue for this" -> "navy
+  blue hoody", ``SpeechToText._fill_slot``).
 
 The model setting is ``"base"`` (the bundled model) or a path to any CTranslate2 Whisper folder;
 any other name is handed to faster-whisper, which fetches it from the Hugging Face hub only when
@@ -164,6 +166,9 @@ class SpeechSettings(BaseSettings):
                                                    "spelled like them, kept when Whisper scores them nearly as likely")
     speech_correction_bonus: float = Field(10.0, ge=0.0, description="log-probability a catalog word may "
                                            "cost where the request names no such thing")
+    speech_slot_fill: bool = Field(True, description="where a request names no article type (or colour), try the "
+                                                     "catalog terms Whisper itself expects there, kept when Whisper "
+                                                     "scores the whole sentence higher")
     speech_nbest_bonus: float = Field(0.3, ge=0.0, description="per kind of catalog term a beam names (type, colour): "
                                       "added to its length-normalised log-probability when choosing among Whisper's "
                                       "beams; 0 keeps Whisper's best")
@@ -511,7 +516,7 @@ class SpeechToText:
                  translate: bool = True, beam_size: int = 5, vad_filter: bool = False,
                  initial_prompt: str | None = None, terms: "CatalogTerms | None" = None,
                  correction_bonus: float = 10.0, nbest_bonus: float = 0.3, window_seconds: float = 8.0,
-                 cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
+                 slot_fill: bool = True, cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
         self.model_name = model
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads or min(4, os.cpu_count() or 1)
@@ -526,6 +531,7 @@ class SpeechToText:
         self.correction_bonus = correction_bonus
         self.nbest_bonus = nbest_bonus
         self.window_seconds = window_seconds
+        self.slot_fill = slot_fill
         self.cache_dir = Path(cache_dir)
         self._model: Any = None
         self._lock = threading.Lock()
@@ -547,7 +553,7 @@ class SpeechToText:
                    translate=s.speech_translate, beam_size=s.speech_beam_size, vad_filter=s.speech_vad,
                    initial_prompt=prompt or None, terms=terms or None, correction_bonus=s.speech_correction_bonus,
                    nbest_bonus=s.speech_nbest_bonus, window_seconds=s.speech_window_seconds,
-                   cache_dir=s.speech_cache_dir)
+                   slot_fill=s.speech_slot_fill, cache_dir=s.speech_cache_dir)
 
     @property
     def loaded(self) -> bool:
@@ -719,8 +725,21 @@ class SpeechToText:
         olive, "Lacket" ~ jacket) is tried in its place; Whisper scores every such sentence on the
         same audio (teacher-forced token probabilities, one batched call) and a substitution is
         kept when its log-probability plus ``correction_bonus`` (a shop request names what it
-        wants) beats the sentence as heard; at most one per field. Catalog words are never changed."""
+        wants; no bonus when the transcript names no catalog word at all: "Hello." stays) beats
+        the sentence as heard; at most one per field. A catalog word is changed only when merged
+        with its neighbour into a term Whisper prefers outright ("neck tight" -> necktie). Then,
+        if no article type is named yet, :meth:`_fill_slot` asks Whisper where one would go."""
+        text, fixed = self._correct_by_sound(model, encoder_output, tokenizer, text, frames)
+        if self.slot_fill:
+            text, filled = self._fill_slot(model, encoder_output, tokenizer, text)
+            fixed += filled
+        return text, fixed
+
+    def _correct_by_sound(self, model: Any, encoder_output: Any, tokenizer: Any, text: str,
+                          frames: int) -> tuple[str, list[tuple[str, str]]]:
+        """The sound-alike part of :meth:`_correct`."""
         candidates = self.terms.candidates(text, limit=MAX_CORRECTION_CANDIDATES)
+        candidates += self.terms.merges(text, limit=MAX_MERGE_CANDIDATES)
         if not candidates:
             return text, []
         import ctranslate2
@@ -732,8 +751,12 @@ class SpeechToText:
                                     list(tokenizer.sot_sequence) + [tokenizer.no_timestamps], tokens,
                                     [frames] * len(sentences))
         scores = [sum(math.log(max(p, 1e-12)) for p in r.text_token_probs) for r in results]
-        gains = sorted(((scores[i + 1] + self.correction_bonus - scores[0], c) for i, c in enumerate(candidates)),
-                       key=lambda g: -g[0])
+        # The bonus is the prior that this is a request for a product. Without a catalog word in it
+        # ("Hello.", "No thanks.", "What is the price?") there is no such evidence, and a merge
+        # replaces a catalog word the request already says: then Whisper must prefer the term outright.
+        bonus = self.correction_bonus if self.terms.named_fields(text) else 0.0
+        gains = sorted(((scores[i + 1] + (0.0 if c.merge else bonus) - scores[0], c)
+                        for i, c in enumerate(candidates)), key=lambda g: -g[0])
         chosen: list[Candidate] = []
         fields: set[str] = set()
         for gain, c in gains:
@@ -749,6 +772,87 @@ class SpeechToText:
         if not chosen:
             return text, []
         return apply_corrections(text, chosen), [(c.heard, c.term) for c in chosen]
+
+    def _fill_slot(self, model: Any, encoder_output: Any, tokenizer: Any,
+                   text: str) -> tuple[str, list[tuple[str, str]]]:
+        """A catalog term Whisper itself expects where the request names none of the fields of
+        ``CatalogTerms.slot_fields`` (the article type), however unlike the words it wrote there ("I want a navy blue for this": after
+        "navy blue" Whisper gives " hood" a log-probability of -3; "for this" sounds nothing like
+        hoodie). One teacher-forced pass over the transcript gives, before every word, the
+        probability of each missing term's first token; the likeliest few (term, place) pairs are
+        forced in and Whisper finishes each sentence itself (greedy, one batched call). The best
+        finished sentence replaces the transcript when Whisper scores it (every token and the end
+        of text) above the transcript: no bonus, the audio must carry it. Empty when nothing is
+        missing, when the transcript names no catalog word at all (no sign that it asks for a
+        product: "What is the price?" must not become "Watch price?"), when nothing is likely
+        enough, or when this ctranslate2 cannot return token scores."""
+        named = self.terms.named_fields(text)
+        missing = [f for f in self.terms.slot_fields if f not in named]
+        if not named or not missing or not self.terms.first_tokens(tokenizer, missing):
+            return text, []  # no catalog word at all: no sign of a product request ("What is the price?")
+        import ctranslate2
+
+        base = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+        heard = tokenizer.encode(" " + text.strip())
+        enc = np.asarray(encoder_output)
+
+        def forced(prompts: list[list[int]], extra: int) -> list:
+            batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.repeat(enc, len(prompts), axis=0)))
+            return model.model.generate(batch, prompts, beam_size=1, return_logits_vocab=True, suppress_blank=False,
+                                        max_length=min(model.max_length, max(len(p) for p in prompts) + extra))
+
+        def log_probs(step: Any) -> np.ndarray:
+            logits = np.asarray(step, dtype=np.float64).reshape(-1)
+            top = logits.max()
+            return logits - top - math.log(float(np.exp(logits - top).sum()))
+
+        def total(result: Any) -> float | None:
+            """Sum of the log-probabilities of a result's tokens and of its end of text."""
+            ids, steps = result.sequences_ids[0], result.logits[0]
+            if len(steps) <= len(ids):
+                return None  # stopped by the length cap, not by Whisper
+            return sum(float(log_probs(steps[k])[t]) for k, t in enumerate(ids)) + float(
+                log_probs(steps[len(ids)])[tokenizer.eot])
+
+        try:
+            first = forced([base + heard], len(heard) + 8)[0]
+        except (TypeError, ValueError, RuntimeError) as exc:  # pragma: no cover - an older ctranslate2
+            log.debug("speech: no token scores from this ctranslate2 (%s); no slot filling", exc)
+            return text, []
+        steps = first.logits[0]
+        if len(steps) <= len(heard) or first.sequences_ids[0][:len(heard)] != heard:
+            return text, []
+        heard_total = sum(float(log_probs(steps[k])[t]) for k, t in enumerate(heard)) + float(
+            log_probs(steps[len(heard)])[tokenizer.eot])
+        places = [k for k, t in enumerate(heard) if k == 0 or _starts_word(tokenizer.decode([t]))] + [len(heard)]
+        firsts = np.asarray(self.terms.first_tokens(tokenizer, missing))
+        pairs: dict[tuple[int, int], float] = {}  # (place, first token) -> log-probability
+        for k in places:
+            lp = log_probs(steps[k])[firsts]
+            for j in np.flatnonzero(lp >= SLOT_MIN_LOGPROB):
+                pairs[(k, int(firsts[j]))] = float(lp[j])
+        if not pairs:
+            return text, []
+        prompts, tried = [], []
+        for (k, first_token), _ in sorted(pairs.items(), key=lambda p: -p[1])[:SLOT_PLACES]:
+            for term in self.terms.starting_with(tokenizer, first_token, missing)[:SLOT_TERMS_PER_PLACE]:
+                prompts.append(base + heard[:k] + tokenizer.encode(" " + term))
+                tried.append((k, term))
+        results = forced(prompts, len(heard) + 4)
+        best, best_gain = None, 0.0
+        for (k, term), result in zip(tried, results):
+            score = total(result)
+            if score is None:
+                continue
+            sentence = tokenizer.decode(result.sequences_ids[0]).strip()
+            gain = score - heard_total
+            if gain > best_gain and self.terms.named_fields(sentence) >= named | {self.terms.fields.get(term)}:
+                best, best_gain = (sentence, tokenizer.decode(heard[k:]).strip(), term), gain
+        if best is None:
+            return text, []
+        log.debug("speech: slot filled with %r (%d sentences tried, +%.1f): %r -> %r", best[2], len(prompts),
+                  best_gain, text, best[0])
+        return best[0], [(best[1], best[2])]
 
     @staticmethod
     def _result(heard: "Recognised", duration: float, decode_s: float, transcribe_s: float) -> Transcript:
@@ -791,6 +895,21 @@ PLACEHOLDER_VALUES = frozenset({"na", "n/a", "multi", "none", "other", "others",
 MAX_CORRECTION_CANDIDATES = 6
 #: A run of heard words "sounds like" a catalog term up to this phonetic distance (0 alike, 1 unrelated).
 MAX_SOUND_DISTANCE = 0.5
+#: A catalog word and its neighbour merged into one term ("neck tight" -> necktie): a stricter distance.
+MAX_MERGE_DISTANCE = 0.3
+#: At most this many merges are scored (on top of MAX_CORRECTION_CANDIDATES).
+MAX_MERGE_CANDIDATES = 2
+#: Slot filling (``SpeechToText._fill_slot``): a missing term's first token must be at least this
+#: likely (log-probability) before a word; the likeliest SLOT_PLACES (place, first token) pairs are
+#: tried, each with up to SLOT_TERMS_PER_PLACE terms that start with that token (shortest first).
+SLOT_MIN_LOGPROB = -6.0
+SLOT_PLACES = 3
+SLOT_TERMS_PER_PLACE = 2
+
+
+def _starts_word(piece: str) -> bool:
+    """A token that starts a word (a leading space) or is punctuation: a place a term may go."""
+    return piece.startswith(" ") or (bool(piece.strip()) and not any(ch.isalnum() for ch in piece))
 #: Words never replaced by a catalog term (function words, the shopper's own framing).
 CORRECTION_STOPWORDS = frozenset("""
 a an the i i'm me my we our you your it its this that these those is are am was be do does have has
@@ -811,6 +930,7 @@ class Candidate:
     heard: str
     term: str
     sentence: str
+    merge: bool = False  # the run holds a catalog word of the term's field ("neck tight" -> necktie)
 
 
 def _letters(text: str) -> str:
@@ -831,8 +951,10 @@ class CatalogTerms:
     sound (or are spelled) like them where the request names no such thing yet."""
 
     def __init__(self, phrases: Iterable[str] | dict[str, str | None],
-                 phonemizer: Phonemizer | None = None) -> None:
+                 phonemizer: Phonemizer | None = None, meanings: dict[str, str] | None = None) -> None:
         items = phrases.items() if isinstance(phrases, dict) else ((p, None) for p in phrases)
+        #: phrase -> the catalog value it stands for ("hoody" -> Sweatshirts), where known
+        self.meanings = {" ".join(k.lower().split()): v for k, v in (meanings or {}).items()}
         self.fields: dict[str, str | None] = {}
         for phrase, field in items:
             if phrase and phrase.strip():
@@ -842,14 +964,18 @@ class CatalogTerms:
         self.phonemizer = phonemizer or Phonemizer()
         self._ordered = sorted(self.phrases)
         self._table: SoundTable | None = None
+        self._first_tokens: tuple[int, dict[int, list[str]]] | None = None
 
     @classmethod
     def from_vocabulary(cls, data: dict, fields: Sequence[str] = ("article_type", "color"),
                         phonemizer: Phonemizer | None = None) -> "CatalogTerms":
         """From a ``Vocabulary.to_json()`` dict (its surface forms, and its values)."""
-        pairs = [(e[1], e[0]) for e in data.get("entries", []) if e and e[0] in fields]
+        pairs = [(e[1], e[0]) for e in data.get("entries", []) if e and e[0] in fields
+                 and not all(str(v).lower() in PLACEHOLDER_VALUES for v in (e[2] if len(e) > 2 else []) or [""])]
         pairs += [(v, f) for f in fields for v in data.get("values", {}).get(f, [])]
-        return cls({p: f for p, f in pairs if p.strip().lower() not in PLACEHOLDER_VALUES}, phonemizer)
+        meanings = {e[1]: str(e[2][0]) for e in data.get("entries", []) if e and e[0] in fields and len(e) > 2 and e[2]}
+        meanings |= {v: v for f in fields for v in data.get("values", {}).get(f, [])}
+        return cls({p: f for p, f in pairs if p.strip().lower() not in PLACEHOLDER_VALUES}, phonemizer, meanings)
 
     def __len__(self) -> int:
         return len(self.phrases)
@@ -859,6 +985,39 @@ class CatalogTerms:
         if self._table is None:
             self._table = SoundTable(self.phonemizer.phonemes(self._ordered) if self.phonemizer.by_sound else [])
         return self
+
+    #: The fields :meth:`SpeechToText._fill_slot` fills when a request names none: the article type
+    #: (what the shopper wants). Not the colour: many requests name none, and each would pay for
+    #: the check (~0.3 s) with more risk of a colour the shopper never said.
+    slot_fields = ("article_type",)
+
+    def _token_index(self, tokenizer: Any) -> dict[int, list[str]]:
+        """First token of " term" -> the terms of the slot fields starting with it, shortest first."""
+        key = id(getattr(tokenizer, "tokenizer", tokenizer))
+        if self._first_tokens is None or self._first_tokens[0] != key:
+            index: dict[int, list[str]] = {}
+            for term in self._ordered:
+                if self.fields[term] in self.slot_fields:
+                    ids = tokenizer.encode(" " + term)
+                    if ids:
+                        index.setdefault(ids[0], []).append(term)
+            self._first_tokens = (key, {t: sorted(terms, key=lambda x: (len(x), x)) for t, terms in index.items()})
+        return self._first_tokens[1]
+
+    def first_tokens(self, tokenizer: Any, fields: Sequence[str]) -> list[int]:
+        """Whisper's first tokens of the terms of ``fields``."""
+        return [t for t, terms in self._token_index(tokenizer).items() if any(self.fields[x] in fields for x in terms)]
+
+    def starting_with(self, tokenizer: Any, first_token: int, fields: Sequence[str]) -> list[str]:
+        """The terms of ``fields`` whose first Whisper token is ``first_token``, shortest first,
+        one per catalog value ("hoody", not also "hoodie" and "hoodies")."""
+        out, seen = [], set()
+        for x in self._token_index(tokenizer).get(first_token, []):
+            meaning = self.meanings.get(x, x)
+            if self.fields[x] in fields and meaning not in seen:
+                seen.add(meaning)
+                out.append(x)
+        return out
 
     def named_fields(self, text: str) -> set[str | None]:
         """The fields of the catalog phrases ``text`` already names ("navy blue shirt": color, article_type)."""
@@ -904,6 +1063,46 @@ class CatalogTerms:
             heard = " ".join(cores[i:i + n])
             sentence = apply_corrections(text, [Candidate(i, i + n, heard, term, "")])
             out.append(Candidate(i, i + n, heard, term, sentence))
+        return out
+
+    def merges(self, text: str, *, max_distance: float = MAX_MERGE_DISTANCE,
+               limit: int | None = None) -> list[Candidate]:
+        """Catalog terms that sound like a catalog word together with its neighbour ("neck tight"
+        ~ necktie, where "tight" names Tights): the same field, another term. Whisper split a term
+        it did not expect into two words, one of which happens to be a catalog word. Closest first;
+        only by sound (needs espeak-ng)."""
+        if not self.phonemizer.by_sound:
+            return []
+        table = self.prepare()._table
+        words = text.split()
+        cores = [_WORD_CORE.sub("", w).lower() for w in words]
+        runs = []
+        for i in range(len(words) - 1):
+            pair = cores[i:i + 2]
+            known = [c for c in pair if c in self.fields]
+            if len(known) != 1 or not all(pair) or any(c[:1].isdigit() for c in pair):
+                continue
+            other = pair[1] if pair[0] == known[0] else pair[0]
+            if other in CORRECTION_STOPWORDS or other in self.fields:
+                continue
+            runs.append((i, self.fields[known[0]], known[0]))
+        if not runs:
+            return []
+        found: dict[tuple[int, str], float] = {}
+        sounds = self.phonemizer.phonemes(" ".join(cores[i:i + 2]) for i, _, _ in runs)
+        for (i, field, known), heard in zip(runs, sounds):
+            if not heard:
+                continue
+            distances = table.distances(heard)
+            for k in np.flatnonzero(distances <= max_distance):
+                term = self._ordered[k]
+                if self.fields[term] == field and term != known:
+                    found[(i, term)] = float(distances[k])
+        ranked = sorted(found.items(), key=lambda f: (f[1], f[0][0], f[0][1]))[:limit]
+        out = []
+        for (i, term), _ in ranked:
+            sentence = apply_corrections(text, [Candidate(i, i + 2, "", term, "")])
+            out.append(Candidate(i, i + 2, " ".join(cores[i:i + 2]), term, sentence, merge=True))
         return out
 
 

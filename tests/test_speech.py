@@ -347,6 +347,61 @@ def test_transcript_is_shared_with_the_channels() -> None:
     assert t.public() == {"text": "red heels", "language": "en", "confidence": 0.877}
 
 
+
+@pytest.mark.skipif(not HAVE_ESPEAK, reason="needs espeak-ng")
+def test_a_catalog_word_merged_with_its_neighbour_is_proposed_as_one_term() -> None:
+    # Whisper split "necktie" into "neck tight", and "tight" names Tights: the request seems to name
+    # a type, so only a merge (same field, scored without the bonus) can bring the necktie back
+    vocab = {"entries": [["article_type", "necktie", ["Ties"], False, ""], ["article_type", "tight", ["Tights"], False, ""],
+                         ["article_type", "shirt", ["Shirts"], False, ""], ["color", "maroon", ["Maroon"], False, ""],
+                         ["color", "blue", ["Blue"], False, ""]]}
+    terms = CatalogTerms.from_vocabulary(vocab)
+    assert terms.candidates("Looking for maroon neck tight.") == []  # both fields named
+    got = terms.merges("Looking for maroon neck tight.")
+    assert [(c.heard, c.term, c.merge) for c in got] == [("neck tight", "necktie", True)]
+    assert got[0].sentence == "Looking for maroon necktie."
+    # two catalog words side by side, or a function word next to one, are never merged
+    assert terms.merges("Looking for blue shirt.") == [] and terms.merges("I want the tight one") == []
+    # nor is a term of another field proposed
+    assert all(terms.fields[c.term] == "article_type" for c in terms.merges("maroon neck tight"))
+
+
+class WordTokenizer:
+    """Whisper's tokenizer as far as the slot filler uses it: a word -> its first 3 letters
+    (one token), the rest of the word (another)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def encode(self, text: str) -> list[int]:
+        out = []
+        for word in text.split():
+            for piece in (" " + word[:3], word[3:]):
+                if piece:
+                    out.append(self.ids.setdefault(piece, len(self.ids)))
+        return out
+
+
+def test_slot_terms_are_indexed_by_their_first_token_one_per_catalog_value() -> None:
+    vocab = {"values": {"article_type": ["Sweatshirts", "Jackets"], "color": ["Navy Blue"]},
+             "entries": [["article_type", "hoodie", ["Sweatshirts"], False, ""],
+                         ["article_type", "hoody", ["Sweatshirts"], False, ""],
+                         ["article_type", "hooded jacket", ["Jackets"], False, ""],
+                         ["color", "navy blue", ["Navy Blue"], False, ""],
+                         ["color", "multi-color", ["Multi"], False, ""]]}
+    terms = CatalogTerms.from_vocabulary(vocab, phonemizer=Phonemizer(program=None))
+    assert "multi-color" not in terms.phrases  # a surface form of a placeholder value is no term
+    assert terms.meanings["hoody"] == "Sweatshirts" and terms.meanings["jackets"] == "Jackets"
+    tok = WordTokenizer()
+    hoo = tok.encode(" hoodie")[0]
+    assert terms.slot_fields == ("article_type",)
+    firsts = terms.first_tokens(tok, ["article_type"])
+    assert hoo in firsts and tok.encode(" jackets")[0] in firsts and tok.encode(" navy")[0] not in firsts
+    # "hoody" and "hoodie" mean the same product: the shortest stands for both; the jacket stays
+    assert terms.starting_with(tok, hoo, ["article_type"]) == ["hoody", "hooded jacket"]
+    assert terms.starting_with(tok, hoo, ["color"]) == []
+
+
 # ------------------------------------------------------------------------------------ real model
 PHRASES = ["black leather wallet under forty dollars", "red casual shoes for women under 80 dollars"]
 PROMPT_COUNTS = {"article_type": {"Tshirts": 9, "Casual Shoes": 8, "Wallets": 7, "Kurtas": 6, "Heels": 5},
@@ -437,6 +492,70 @@ def test_catalog_correction_restores_a_misheard_catalog_word(recogniser: SpeechT
     assert text == "Black leather wallet under $40." and fixes == [("pallet", "wallet")]
     text, fixes = recogniser._correct(model, encoded, tokenizer, "Black leather wallet under $40.", frames)
     assert fixes == []  # nothing to try: every content word is fine as it is
+
+
+def _encoded(model, data: bytes):
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+
+    features = model.feature_extractor(decode_audio(data))
+    frames = features.shape[-1] - 1
+    tokenizer = Tokenizer(model.hf_tokenizer, True, task="transcribe", language="en")
+    return model.encode(pad_or_trim(features[:, :frames], 800)), tokenizer, frames
+
+
+SLOT_VOCAB = {"values": {"article_type": ["Sweatshirts", "Shirts", "Knapsacks", "Watches"],
+                         "color": ["Navy Blue", "Yellow", "Olive"]},
+              "entries": [["article_type", "hoodie", ["Sweatshirts"], False, ""],
+                          ["article_type", "hoodies", ["Sweatshirts"], False, ""],
+                          ["article_type", "shirt", ["Shirts"], False, ""],
+                          ["article_type", "knapsacks", ["Knapsacks"], False, ""],
+                          ["article_type", "watch", ["Watches"], False, ""],
+                          ["color", "navy blue", ["Navy Blue"], False, ""]]}
+
+
+@pytest.fixture(scope="module")
+def slot_recogniser(recogniser: SpeechToText) -> SpeechToText:
+    stt = SpeechToText(terms=CatalogTerms.from_vocabulary(SLOT_VOCAB))
+    stt._model = recogniser._model  # the same loaded model
+    return stt
+
+
+def _speak(text: str, folder: Path) -> bytes:
+    raw, wav = folder / "say.raw.wav", folder / "say.wav"
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(wav)], check=True)
+    return wav.read_bytes()
+
+
+@pytest.mark.slow
+def test_slot_filling_finds_the_type_whisper_expects(slot_recogniser: SpeechToText, tmp_path: Path) -> None:
+    if not HAVE_ESPEAK:
+        pytest.skip("needs espeak-ng and sox")
+    model = slot_recogniser._model
+    encoded, tokenizer, frames = _encoded(model, _speak("I want a navy blue hoodie", tmp_path))
+    # what Whisper base once heard for this clip: the type lost, and no sound-alike of it
+    text, fixes = slot_recogniser._fill_slot(model, encoded, tokenizer, "I want a navy blue for this.")
+    assert "navy blue hood" in text.lower() and fixes and fixes[0][1] in ("hoodie", "hoodies"), (text, fixes)
+    # a request that names its type is left alone (and costs nothing)
+    assert slot_recogniser._fill_slot(model, encoded, tokenizer, "I want a navy blue shirt.") == (
+        "I want a navy blue shirt.", [])
+
+
+@pytest.mark.slow
+def test_words_that_name_nothing_get_no_catalog_bonus(slot_recogniser: SpeechToText, tmp_path: Path) -> None:
+    if not HAVE_ESPEAK:
+        pytest.skip("needs espeak-ng and sox")
+    model = slot_recogniser._model
+    for said, heard in (("no thanks", "No thanks."), ("hello", "Hello.")):
+        encoded, tokenizer, frames = _encoded(model, _speak(said, tmp_path))
+        # "knapsacks" and "yellow" sound alike, but nothing here is a request for a product
+        assert slot_recogniser._correct(model, encoded, tokenizer, heard, frames) == (heard, []), said
+    # Whisper expects " watch" at the start of "What is the price?" (it may even prefer "Watches
+    # price?" outright, which the sound correction then keeps); the slot filler never fills a type
+    # into words that name no catalog word
+    encoded, tokenizer, frames = _encoded(model, _speak("what is the price", tmp_path))
+    assert slot_recogniser._fill_slot(model, encoded, tokenizer, "What is the price?") == ("What is the price?", [])
 
 
 # ------------------------------------------------------------------------------------ batch runner
