@@ -162,6 +162,19 @@ def test_model_setting_paths(tmp_path: Path) -> None:
     assert s.speech_cache_dir.is_absolute() and s.speech_prompt is None and s.speech_languages == ["en", "fr"]
 
 
+@pytest.mark.parametrize("value", ["1", "31", "-8", "eight"])
+def test_an_encoder_window_out_of_range_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    # outside 2-30 s (Whisper reads at most 30 s; already at 4 s it breaks down): refused at start-up
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("SHOP_SPEECH_WINDOW_SECONDS", value)
+    with pytest.raises(ValidationError, match="speech_window_seconds"):
+        SpeechSettings()
+    monkeypatch.setenv("SHOP_SPEECH_WINDOW_SECONDS", "12.5")
+    assert SpeechSettings().speech_window_seconds == 12.5
+    assert SpeechToText.from_settings(SpeechSettings()).window_seconds == 12.5
+
+
 # ------------------------------------------------------------------------------------ audio
 @pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg")
 @pytest.mark.parametrize("ext, args, kind", [
