@@ -83,6 +83,11 @@ def materialize(queries: Path, out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "queries.jsonl").read_text().splitlines() if line.strip()]
 
 
+def voice_clips(queries: list[dict], typed: dict[str, str]) -> list[tuple[str, str, bytes]]:
+    """(id, the typed words, audio bytes) of each voice query of a materialized set."""
+    return [(q["id"], typed[q["id"][:-2]], Path(q["audio"]).read_bytes()) for q in queries if q["kind"] == "voice"]
+
+
 def transcribe_all(stt, clips: list[tuple[str, str, bytes]]) -> dict:
     """Transcribe (id, reference, bytes) clips; corpus WER, RTF (wall and CPU), per-clip rows."""
     from nlu.speech import word_errors
@@ -324,8 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         queries = materialize(args.queries, work / "dev")
         print(f"spoke {sum(q['kind'] == 'voice' for q in queries)} queries in {time.perf_counter() - t0:.0f} s")
         typed = {q["id"]: q["text"] for q in queries if q["kind"] == "text"}
-        clips = [(q["id"], typed[q["id"][:-2]], Path(q["audio"]).read_bytes())
-                 for q in queries if q["kind"] == "voice"]
+        clips = voice_clips(queries, typed)
 
         stt = SpeechToText.from_settings(ssettings, vocabulary_file=vocab)
         t0 = time.perf_counter()
@@ -361,9 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         readings = [{"wer": default["wer"], "ndcg_voice": ret["voice"]["ndcg"], "ndcg_gap": ret["ndcg_gap"]}]
         for r in range(1, max(1, args.readings)):
             again = materialize(args.queries, work / f"reading{r}")
-            clips_r = [(q["id"], typed[q["id"][:-2]], Path(q["audio"]).read_bytes())
-                       for q in again if q["kind"] == "voice"]
-            v = transcribe_all(stt, clips_r)
+            v = transcribe_all(stt, voice_clips(again, typed))
             ret_r = retrieval(again, work / f"reading{r}", ssettings.speech_min_confidence)
             readings.append({"wer": v["wer"], "ndcg_voice": ret_r["voice"]["ndcg"], "ndcg_gap": ret_r["ndcg_gap"]})
             print(f"reading {r + 1}: WER {v['wer']:.3f}, voice nDCG {ret_r['voice']['ndcg']:.3f}")

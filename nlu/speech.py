@@ -166,9 +166,9 @@ class SpeechSettings(BaseSettings):
                                                    "spelled like them, kept when Whisper scores them nearly as likely")
     speech_correction_bonus: float = Field(10.0, ge=0.0, description="log-probability a catalog word may "
                                            "cost where the request names no such thing")
-    speech_slot_fill: bool = Field(True, description="where a request names no article type (or colour), try the "
-                                                     "catalog terms Whisper itself expects there, kept when Whisper "
-                                                     "scores the whole sentence higher")
+    speech_slot_fill: bool = Field(True, description="where a request names no article type, try the catalog "
+                                                     "types Whisper itself expects there, kept when Whisper scores "
+                                                     "the whole sentence higher")
     speech_nbest_bonus: float = Field(0.3, ge=0.0, description="per kind of catalog term a beam names (type, colour): "
                                       "added to its length-normalised log-probability when choosing among Whisper's "
                                       "beams; 0 keeps Whisper's best")
@@ -776,9 +776,9 @@ class SpeechToText:
     def _fill_slot(self, model: Any, encoder_output: Any, tokenizer: Any,
                    text: str) -> tuple[str, list[tuple[str, str]]]:
         """A catalog term Whisper itself expects where the request names none of the fields of
-        ``CatalogTerms.slot_fields`` (the article type), however unlike the words it wrote there ("I want a navy blue for this": after
-        "navy blue" Whisper gives " hood" a log-probability of -3; "for this" sounds nothing like
-        hoodie). One teacher-forced pass over the transcript gives, before every word, the
+        ``CatalogTerms.slot_fields`` (the article type), however unlike the words it wrote there
+        ("I want a navy blue for this": after "navy blue" Whisper gives " hood" a log-probability
+        of -3; "for this" sounds nothing like hoodie). One teacher-forced pass over the transcript gives, before every word, the
         probability of each missing term's first token; the likeliest few (term, place) pairs are
         forced in and Whisper finishes each sentence itself (greedy, one batched call). The best
         finished sentence replaces the transcript when Whisper scores it (every token and the end
@@ -789,7 +789,7 @@ class SpeechToText:
         named = self.terms.named_fields(text)
         missing = [f for f in self.terms.slot_fields if f not in named]
         if not named or not missing or not self.terms.first_tokens(tokenizer, missing):
-            return text, []  # no catalog word at all: no sign of a product request ("What is the price?")
+            return text, []  # nothing missing, or no catalog word: no sign of a product request
         import ctranslate2
 
         base = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
@@ -806,9 +806,8 @@ class SpeechToText:
             top = logits.max()
             return logits - top - math.log(float(np.exp(logits - top).sum()))
 
-        def total(result: Any) -> float | None:
-            """Sum of the log-probabilities of a result's tokens and of its end of text."""
-            ids, steps = result.sequences_ids[0], result.logits[0]
+        def total(ids: list[int], steps: list) -> float | None:
+            """Sum of the log-probabilities of ``ids`` and of the end of text after them."""
             if len(steps) <= len(ids):
                 return None  # stopped by the length cap, not by Whisper
             return sum(float(log_probs(steps[k])[t]) for k, t in enumerate(ids)) + float(
@@ -820,10 +819,9 @@ class SpeechToText:
             log.debug("speech: no token scores from this ctranslate2 (%s); no slot filling", exc)
             return text, []
         steps = first.logits[0]
-        if len(steps) <= len(heard) or first.sequences_ids[0][:len(heard)] != heard:
+        heard_total = total(heard, steps)
+        if heard_total is None or first.sequences_ids[0][:len(heard)] != heard:
             return text, []
-        heard_total = sum(float(log_probs(steps[k])[t]) for k, t in enumerate(heard)) + float(
-            log_probs(steps[len(heard)])[tokenizer.eot])
         places = [k for k, t in enumerate(heard) if k == 0 or _starts_word(tokenizer.decode([t]))] + [len(heard)]
         firsts = np.asarray(self.terms.first_tokens(tokenizer, missing))
         pairs: dict[tuple[int, int], float] = {}  # (place, first token) -> log-probability
@@ -841,7 +839,7 @@ class SpeechToText:
         results = forced(prompts, len(heard) + 4)
         best, best_gain = None, 0.0
         for (k, term), result in zip(tried, results):
-            score = total(result)
+            score = total(result.sequences_ids[0], result.logits[0])
             if score is None:
                 continue
             sentence = tokenizer.decode(result.sequences_ids[0]).strip()
@@ -906,10 +904,6 @@ SLOT_MIN_LOGPROB = -6.0
 SLOT_PLACES = 3
 SLOT_TERMS_PER_PLACE = 2
 
-
-def _starts_word(piece: str) -> bool:
-    """A token that starts a word (a leading space) or is punctuation: a place a term may go."""
-    return piece.startswith(" ") or (bool(piece.strip()) and not any(ch.isalnum() for ch in piece))
 #: Words never replaced by a catalog term (function words, the shopper's own framing).
 CORRECTION_STOPWORDS = frozenset("""
 a an the i i'm me my we our you your it its this that these those is are am was be do does have has
@@ -931,6 +925,11 @@ class Candidate:
     term: str
     sentence: str
     merge: bool = False  # the run holds a catalog word of the term's field ("neck tight" -> necktie)
+
+
+def _starts_word(piece: str) -> bool:
+    """A token that starts a word (a leading space) or is punctuation: a place a term may go."""
+    return piece.startswith(" ") or (bool(piece.strip()) and not any(ch.isalnum() for ch in piece))
 
 
 def _letters(text: str) -> str:
@@ -970,11 +969,20 @@ class CatalogTerms:
     def from_vocabulary(cls, data: dict, fields: Sequence[str] = ("article_type", "color"),
                         phonemizer: Phonemizer | None = None) -> "CatalogTerms":
         """From a ``Vocabulary.to_json()`` dict (its surface forms, and its values)."""
-        pairs = [(e[1], e[0]) for e in data.get("entries", []) if e and e[0] in fields
-                 and not all(str(v).lower() in PLACEHOLDER_VALUES for v in (e[2] if len(e) > 2 else []) or [""])]
-        pairs += [(v, f) for f in fields for v in data.get("values", {}).get(f, [])]
-        meanings = {e[1]: str(e[2][0]) for e in data.get("entries", []) if e and e[0] in fields and len(e) > 2 and e[2]}
-        meanings |= {v: v for f in fields for v in data.get("values", {}).get(f, [])}
+        pairs, meanings = [], {}
+        for e in data.get("entries", []):
+            if not e or e[0] not in fields:
+                continue
+            values = [str(v) for v in e[2]] if len(e) > 2 and e[2] else []
+            if values and all(v.lower() in PLACEHOLDER_VALUES for v in values):
+                continue  # "multi-color" stands for Multi, no word a shopper asks for
+            pairs.append((e[1], e[0]))
+            if values:
+                meanings[e[1]] = values[0]
+        for f in fields:
+            for v in data.get("values", {}).get(f, []):
+                pairs.append((v, f))
+                meanings[v] = v
         return cls({p: f for p, f in pairs if p.strip().lower() not in PLACEHOLDER_VALUES}, phonemizer, meanings)
 
     def __len__(self) -> int:
