@@ -116,6 +116,76 @@ def transcribe_all(stt, clips: list[tuple[str, str, bytes]]) -> dict:
             "rows": rows}
 
 
+def thread_comparison(stt, clips: list[tuple[str, str, bytes]], threads: tuple[int, ...] = (1, 2),
+                      rounds: int = 2) -> dict:
+    """The same recogniser with 1 and 2 CPU threads, clip by clip in alternating order (the
+    machine's speed drifts; a variant measured minutes later is not comparable): median RTF of
+    each and the median per-clip time ratio."""
+    from nlu.speech import SpeechToText
+
+    models = {}
+    for n in threads:
+        other = SpeechToText(stt.model_name, compute_type=stt.compute_type, cpu_threads=n, languages=stt.languages,
+                             cache_dir=stt.cache_dir, initial_prompt=stt.initial_prompt, terms=stt.terms,
+                             beam_size=stt.beam_size, nbest_bonus=stt.nbest_bonus, correction_bonus=stt.correction_bonus,
+                             window_seconds=stt.window_seconds, slot_fill=stt.slot_fill)
+        other.transcribe(clips[0][2])  # load + warm-up
+        models[n] = other
+    times: dict[int, list[float]] = {n: [] for n in threads}
+    rtf: dict[int, list[float]] = {n: [] for n in threads}
+    for i in range(rounds):
+        for j, (_, _, data) in enumerate(clips):
+            order = threads if (i + j) % 2 == 0 else threads[::-1]
+            for n in order:
+                t0 = time.perf_counter()
+                t = models[n].transcribe(data)
+                dt = time.perf_counter() - t0
+                times[n].append(dt)
+                rtf[n].append(dt / max(t.duration_s or 0, 1e-3))
+    a, b = threads[0], threads[-1]
+    return {"threads": list(threads), "clips": len(clips), "rounds": rounds,
+            "rtf_median": {str(n): round(statistics.median(rtf[n]), 4) for n in threads},
+            "rtf_total": {str(n): round(sum(times[n]) / sum(times[n][k] / rtf[n][k] for k in range(len(rtf[n]))), 4)
+                          for n in threads},
+            f"ratio_{a}_to_{b}": round(statistics.median(x / y for x, y in zip(times[a], times[b])), 3)}
+
+
+def concurrency(stt, clips: list[tuple[str, str, bytes]], shoppers: int = 2, n: int = 20) -> dict:
+    """``shoppers`` threads each transcribing the same ``n`` clips at the same time, with one
+    CTranslate2 worker (transcriptions queue) and with ``shoppers`` workers (they run in parallel,
+    one model in memory): wall time and median latency of a transcription."""
+    import threading
+
+    from nlu.speech import SpeechToText
+
+    data = [c[2] for c in clips[:n]]
+    out = {"shoppers": shoppers, "clips_each": len(data), "threads_per_transcription": stt.cpu_threads, "by_workers": {}}
+    for workers in (1, shoppers):
+        other = SpeechToText(stt.model_name, compute_type=stt.compute_type, cpu_threads=stt.cpu_threads,
+                             workers=workers, languages=stt.languages, cache_dir=stt.cache_dir,
+                             initial_prompt=stt.initial_prompt, terms=stt.terms, beam_size=stt.beam_size,
+                             nbest_bonus=stt.nbest_bonus, correction_bonus=stt.correction_bonus,
+                             window_seconds=stt.window_seconds, slot_fill=stt.slot_fill)
+        other.transcribe(data[0])  # load + warm-up
+        latencies: list[float] = []
+
+        def shopper() -> None:
+            for d in data:
+                t0 = time.perf_counter()
+                other.transcribe(d)
+                latencies.append(time.perf_counter() - t0)
+
+        threads = [threading.Thread(target=shopper) for _ in range(shoppers)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out["by_workers"][str(workers)] = {"wall_s": round(time.perf_counter() - t0, 3),
+                                           "latency_p50_s": round(statistics.median(latencies), 4)}
+    return out
+
+
 def roc_auc(pos: list[float], neg: list[float]) -> float | None:
     """P(confidence of an exact transcript > that of a wrong one), ties half."""
     if not pos or not neg:
@@ -276,6 +346,21 @@ def markdown(res: dict) -> str:
     for name, v in res["variants"].items():
         lines.append(f"| {name} | {v['wer']:.3f} | {v['exact_share']:.0%} | {v['rtf_wall']:.3f} | "
                      f"{v['rtf_cpu_per_thread']:.3f} |")
+    th = res.get("threads")
+    if th:
+        lines += ["", "## CPU threads of one transcription (same clips, alternating clip by clip)", "",
+                  "| threads | RTF wall (all clips) | median RTF per clip |", "|---|---|---|"]
+        lines += [f"| {n} | {th['rtf_total'][str(n)]:.3f} | {th['rtf_median'][str(n)]:.3f} |" for n in th["threads"]]
+        lines += ["", f"Median time of a clip with 1 thread / with 2: {th['ratio_1_to_2']:.2f} "
+                      f"({th['clips']} clips x {th['rounds']} rounds). Default: `SHOP_SPEECH_THREADS`=1."]
+        cc = th.get("concurrency")
+        if cc:
+            lines += ["", f"{cc['shoppers']} shoppers at once, {cc['clips_each']} clips each, "
+                          f"{cc['threads_per_transcription']} thread per transcription:", "",
+                      "| CTranslate2 workers | wall | transcription p50 |", "|---|---|---|"]
+            lines += [f"| {w} | {v['wall_s']:.1f} s | {v['latency_p50_s']:.2f} s |" for w, v in cc["by_workers"].items()]
+            lines += ["", "Default `SHOP_SPEECH_WORKERS`=0: the cores divided by the threads (here 2), "
+                          "one model in memory."]
     lines += ["", "## Confidence", "",
               f"ROC AUC of `confidence` for exact vs wrong transcripts: {conf['auc_exact_vs_wrong']} (median "
               f"{conf['median_exact']} exact, {conf['median_wrong']} wrong). The gateway asks \"Did I get that "
@@ -336,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         stt.load()
         load_seconds = time.perf_counter() - t0
         default = transcribe_all(stt, clips)
+        threads = None
         print(f"default: WER {default['wer']:.3f}, RTF {default['rtf_wall']:.3f} (CPU {default['rtf_cpu_per_thread']:.3f})")
         variants = {"default (catalog prompt + catalog correction, beam 5)": {k: v for k, v in default.items() if k != "rows"}}
         if not args.quick:
@@ -359,6 +445,10 @@ def main(argv: list[str] | None = None) -> int:
                 v = transcribe_all(other, clips)
                 variants[name] = {k: val for k, val in v.items() if k != "rows"}
                 print(f"{name}: WER {v['wer']:.3f}, RTF {v['rtf_wall']:.3f}")
+            threads = thread_comparison(stt, clips)
+            print(f"threads: RTF median {threads['rtf_median']}, time ratio 1/2 {threads['ratio_1_to_2']}")
+            threads["concurrency"] = concurrency(stt, clips)
+            print(f"two shoppers at once: {threads['concurrency']['by_workers']}")
         conf = confidence_table(default["rows"])
         ret = retrieval(queries, work, ssettings.speech_min_confidence)
         print(f"nDCG@10 typed {ret['typed']['ndcg']:.3f}, voice {ret['voice']['ndcg']:.3f}")
@@ -396,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
                    "queries": str(args.queries)},
         "load_seconds": round(load_seconds, 2),
         "readings": readings,
-        "default": default, "variants": variants, "confidence": conf, "retrieval": ret, "latency": lat,
+        "default": default, "variants": variants, "threads": threads, "confidence": conf, "retrieval": ret, "latency": lat,
         "machine": {**info, "loadavg_end": list(os.getloadavg())}, "code": code_version(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -152,7 +152,12 @@ class SpeechSettings(BaseSettings):
     speech_model: str = Field(BUNDLED_MODEL, description='"base" (the bundled Whisper base) or the folder of a '
                                                          "CTranslate2 Whisper model (or a hub name, when online)")
     speech_compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float32, float32")
-    speech_threads: int = Field(0, ge=0, description="CPU threads of one transcription; 0: the cores, at most 4")
+    speech_threads: int = Field(1, ge=0, description="CPU threads of one transcription (1: fastest on the 2-core "
+                                                      "machines measured, bench/results/voice.md); 0: the cores, "
+                                                      "at most 4")
+    speech_workers: int = Field(0, ge=0, le=16, description="transcriptions that may run at the same time (several "
+                                                            "shoppers; the model's weights are shared); 0: the cores "
+                                                            "divided by the threads, at most 4")
     speech_cache_dir: Path = Field(DEFAULT_CACHE_DIR, description="where the bundled model is assembled")
     speech_languages: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["en"], description="languages the assistant understands (comma-separated); "
@@ -499,7 +504,10 @@ class SpeechToText:
 
     The model loads on the first transcription or on :meth:`load` (e.g. from a background thread
     at startup); both are thread safe. Transcriptions may run from several threads; CTranslate2
-    runs them one after another (``num_workers=1``), each with ``cpu_threads`` threads.
+    runs up to ``workers`` of them at the same time (one model in memory), each with
+    ``cpu_threads`` threads. Default: 1 thread each and as many workers as cores. On the 2-core
+    machines measured, a second thread per transcription did not speed up the encoder and slowed
+    the beam search, while two transcriptions at once ran in parallel (bench/results/voice.md).
 
     Decoding is beam search (5) at temperature 0 (deterministic; the temperature fallback only
     added random rewrites of short requests), without timestamps, with an initial prompt in the
@@ -511,7 +519,8 @@ class SpeechToText:
     and below Whisper breaks down (0.40). A longer clip is read whole at its own length.
     """
 
-    def __init__(self, model: str = BUNDLED_MODEL, *, compute_type: str = "int8", cpu_threads: int = 0,
+    def __init__(self, model: str = BUNDLED_MODEL, *, compute_type: str = "int8", cpu_threads: int = 1,
+                 workers: int = 0,
                  max_seconds: float = 30.0, max_bytes: int | None = 8 * MIB, languages: Sequence[str] = ("en",),
                  translate: bool = True, beam_size: int = 5, vad_filter: bool = False,
                  initial_prompt: str | None = None, terms: "CatalogTerms | None" = None,
@@ -520,6 +529,7 @@ class SpeechToText:
         self.model_name = model
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads or min(4, os.cpu_count() or 1)
+        self.workers = workers or max(1, min(4, (os.cpu_count() or 1) // self.cpu_threads))
         self.max_seconds = max_seconds
         self.max_bytes = max_bytes
         self.languages = tuple(languages)
@@ -549,6 +559,7 @@ class SpeechToText:
             prompt = catalog_prompt(vocabulary["counts"]) if vocabulary and vocabulary.get("counts") else None
         terms = CatalogTerms.from_vocabulary(vocabulary) if vocabulary and s.speech_correct else None
         return cls(s.speech_model, compute_type=s.speech_compute_type, cpu_threads=s.speech_threads,
+                   workers=s.speech_workers,
                    max_seconds=s.max_audio_seconds, max_bytes=s.max_audio_bytes, languages=s.speech_languages,
                    translate=s.speech_translate, beam_size=s.speech_beam_size, vad_filter=s.speech_vad,
                    initial_prompt=prompt or None, terms=terms or None, correction_bonus=s.speech_correction_bonus,
@@ -572,7 +583,7 @@ class SpeechToText:
 
                 try:
                     self._model = WhisperModel(path, device="cpu", compute_type=self.compute_type,
-                                               cpu_threads=self.cpu_threads, num_workers=1,
+                                               cpu_threads=self.cpu_threads, num_workers=self.workers,
                                                local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
                 except Exception as exc:  # hub refusals, damaged folders, unknown compute types
                     raise SpeechModelError(f"The speech model {self.model_name!r} could not be loaded "
@@ -580,8 +591,8 @@ class SpeechToText:
                 if self.terms is not None:
                     self.terms.prepare()
                 self.load_seconds = time.perf_counter() - t0
-                log.info("speech model %s loaded (%s, %d threads) in %.1f s", self.model_name,
-                         self.compute_type, self.cpu_threads, self.load_seconds)
+                log.info("speech model %s loaded (%s, %d threads x %d workers) in %.1f s", self.model_name,
+                         self.compute_type, self.cpu_threads, self.workers, self.load_seconds)
         return self
 
     def transcribe(self, data: bytes, filename: str | None = None) -> Transcript:

@@ -453,6 +453,35 @@ def test_transcribes_short_spoken_requests(recogniser: SpeechToText, spoken: dic
     assert errors / words <= 0.25  # lenient: espeak-ng's voice is hard for Whisper base
 
 
+def test_one_thread_per_transcription_and_a_worker_per_core_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(speech.os, "cpu_count", lambda: 2)
+    for name in ("SHOP_SPEECH_THREADS", "SHOP_SPEECH_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    s = SpeechSettings()
+    stt = SpeechToText(cpu_threads=s.speech_threads, workers=s.speech_workers)
+    assert (stt.cpu_threads, stt.workers) == (1, 2)
+    assert SpeechToText(cpu_threads=2).workers == 1  # the cores are spent within one transcription
+    assert SpeechToText(cpu_threads=1, workers=3).workers == 3
+    monkeypatch.setattr(speech.os, "cpu_count", lambda: 16)
+    assert SpeechToText().workers == 4  # at most 4 replicas of the decoding state
+    monkeypatch.setenv("SHOP_SPEECH_WORKERS", "-1")
+    with pytest.raises(ValueError, match="speech_workers"):
+        SpeechSettings()
+
+
+@pytest.mark.slow
+def test_transcriptions_at_the_same_time_hear_what_one_at_a_time_hears(recogniser: SpeechToText,
+                                                                      spoken: dict[str, bytes]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    parallel = SpeechToText(initial_prompt=recogniser.initial_prompt, terms=recogniser.terms, workers=2).load()
+    clips = list(spoken.values())
+    alone = [recogniser.transcribe(c).text for c in clips]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda c: parallel.transcribe(c).text, clips + clips))
+    assert together == alone + alone
+
+
 @pytest.mark.slow
 def test_speech_longer_than_the_window_is_read_whole(recogniser: SpeechToText, tmp_path: Path) -> None:
     if not HAVE_ESPEAK:
