@@ -789,8 +789,9 @@ class SpeechToText:
         """A catalog term Whisper itself expects where the request names none of the fields of
         ``CatalogTerms.slot_fields`` (the article type), however unlike the words it wrote there
         ("I want a navy blue for this": after "navy blue" Whisper gives " hood" a log-probability
-        of -3; "for this" sounds nothing like hoodie). One teacher-forced pass over the transcript gives, before every word, the
-        probability of each missing term's first token; the likeliest few (term, place) pairs are
+        of -3; "for this" sounds nothing like hoodie). One teacher-forced pass over the transcript
+        gives, before every word, the probability of each missing term's first token; the
+        likeliest few (term, place) pairs are
         forced in and Whisper finishes each sentence itself (greedy, one batched call). The best
         finished sentence replaces the transcript when Whisper scores it (every token and the end
         of text) above the transcript: no bonus, the audio must carry it. Empty when nothing is
@@ -801,43 +802,23 @@ class SpeechToText:
         missing = [f for f in self.terms.slot_fields if f not in named]
         if not named or not missing or not self.terms.first_tokens(tokenizer, missing):
             return text, []  # nothing missing, or no catalog word: no sign of a product request
-        import ctranslate2
-
         base = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
         heard = tokenizer.encode(" " + text.strip())
         enc = np.asarray(encoder_output)
-
-        def forced(prompts: list[list[int]], extra: int) -> list:
-            batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.repeat(enc, len(prompts), axis=0)))
-            return model.model.generate(batch, prompts, beam_size=1, return_logits_vocab=True, suppress_blank=False,
-                                        max_length=min(model.max_length, max(len(p) for p in prompts) + extra))
-
-        def log_probs(step: Any) -> np.ndarray:
-            logits = np.asarray(step, dtype=np.float64).reshape(-1)
-            top = logits.max()
-            return logits - top - math.log(float(np.exp(logits - top).sum()))
-
-        def total(ids: list[int], steps: list) -> float | None:
-            """Sum of the log-probabilities of ``ids`` and of the end of text after them."""
-            if len(steps) <= len(ids):
-                return None  # stopped by the length cap, not by Whisper
-            return sum(float(log_probs(steps[k])[t]) for k, t in enumerate(ids)) + float(
-                log_probs(steps[len(ids)])[tokenizer.eot])
-
         try:
-            first = forced([base + heard], len(heard) + 8)[0]
+            first = _forced_greedy(model, enc, [base + heard], len(heard) + 8)[0]
         except (TypeError, ValueError, RuntimeError) as exc:  # pragma: no cover - an older ctranslate2
             log.debug("speech: no token scores from this ctranslate2 (%s); no slot filling", exc)
             return text, []
         steps = first.logits[0]
-        heard_total = total(heard, steps)
+        heard_total = _sequence_log_prob(heard, steps, tokenizer.eot)
         if heard_total is None or first.sequences_ids[0][:len(heard)] != heard:
             return text, []
         places = [k for k, t in enumerate(heard) if k == 0 or _starts_word(tokenizer.decode([t]))] + [len(heard)]
         firsts = np.asarray(self.terms.first_tokens(tokenizer, missing))
         pairs: dict[tuple[int, int], float] = {}  # (place, first token) -> log-probability
         for k in places:
-            lp = log_probs(steps[k])[firsts]
+            lp = _log_softmax(steps[k])[firsts]
             for j in np.flatnonzero(lp >= SLOT_MIN_LOGPROB):
                 pairs[(k, int(firsts[j]))] = float(lp[j])
         if not pairs:
@@ -847,10 +828,10 @@ class SpeechToText:
             for term in self.terms.starting_with(tokenizer, first_token, missing)[:SLOT_TERMS_PER_PLACE]:
                 prompts.append(base + heard[:k] + tokenizer.encode(" " + term))
                 tried.append((k, term))
-        results = forced(prompts, len(heard) + 4)
+        results = _forced_greedy(model, enc, prompts, len(heard) + 4)
         best, best_gain = None, 0.0
         for (k, term), result in zip(tried, results):
-            score = total(result.sequences_ids[0], result.logits[0])
+            score = _sequence_log_prob(result.sequences_ids[0], result.logits[0], tokenizer.eot)
             if score is None:
                 continue
             sentence = tokenizer.decode(result.sequences_ids[0]).strip()
@@ -936,6 +917,32 @@ class Candidate:
     term: str
     sentence: str
     merge: bool = False  # the run holds a catalog word of the term's field ("neck tight" -> necktie)
+
+
+def _forced_greedy(model: Any, encoder_output: np.ndarray, prompts: list[list[int]], extra: int) -> list:
+    """Whisper continues each token prompt greedily (at most ``extra`` tokens past the longest),
+    on the same audio, returning the whole vocabulary's logits at every step (ctranslate2 >= 4.4)."""
+    import ctranslate2
+
+    batch = np.ascontiguousarray(np.repeat(encoder_output, len(prompts), axis=0))
+    return model.model.generate(ctranslate2.StorageView.from_array(batch), prompts, beam_size=1,
+                                return_logits_vocab=True, suppress_blank=False,
+                                max_length=min(model.max_length, max(len(p) for p in prompts) + extra))
+
+
+def _log_softmax(step: Any) -> np.ndarray:
+    """One step's vocabulary logits -> log-probabilities (float64, flat)."""
+    logits = np.asarray(step, dtype=np.float64).reshape(-1)
+    top = logits.max()
+    return logits - top - math.log(float(np.exp(logits - top).sum()))
+
+
+def _sequence_log_prob(ids: list[int], steps: list, eot: int) -> float | None:
+    """Sum of the log-probabilities of ``ids`` and of the end of text after them, from the steps'
+    logits of :func:`_forced_greedy`; None when the length cap stopped it before the end."""
+    if len(steps) <= len(ids):
+        return None
+    return sum(float(_log_softmax(steps[k])[t]) for k, t in enumerate(ids)) + float(_log_softmax(steps[len(ids)])[eot])
 
 
 def _starts_word(piece: str) -> bool:

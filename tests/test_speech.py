@@ -415,6 +415,111 @@ def test_slot_terms_are_indexed_by_their_first_token_one_per_catalog_value() -> 
     assert terms.starting_with(tok, hoo, ["color"]) == []
 
 
+class ScriptedWhisper:
+    """A stand-in for faster-whisper's model as the slot filler uses it (``model.model.generate``
+    with ``return_logits_vocab``): the audio "says" ``said``; a prefix of it makes its next token
+    likely, the whole of it the end of text, and anything else the end of text soon."""
+
+    max_length = 448
+
+    def __init__(self, tok: "SlotTokenizer", said: str, fail: bool = False) -> None:
+        self.model, self.tok, self.said, self.fail = self, tok, tok.encode(" " + said), fail
+        self.calls = 0
+
+    def _logits(self, prefix: list[int]) -> np.ndarray:
+        logits = np.zeros(self.tok.vocab, np.float32)
+        if prefix == self.said:
+            logits[self.tok.eot] = 6.0
+        elif prefix == self.said[:len(prefix)]:
+            logits[self.said[len(prefix)]] = 6.0
+        else:
+            logits[self.tok.eot] = 3.0
+        return logits
+
+    def generate(self, features, prompts, beam_size=1, return_logits_vocab=False, suppress_blank=True,
+                 max_length=448):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        if self.fail:
+            raise TypeError("generate() got an unexpected keyword argument 'return_logits_vocab'")
+        assert features.shape[0] == len(prompts) and return_logits_vocab
+        out = []
+        for prompt in prompts:
+            seq = list(prompt[len(self.tok.sot_sequence) + 1:])  # the text tokens after the task tokens
+            steps = [self._logits(seq[:k]) for k in range(len(seq))]
+            while len(prompt) + len(seq) - len(prompt[len(self.tok.sot_sequence) + 1:]) < max_length:
+                logits = self._logits(seq)
+                steps.append(logits)
+                if int(logits.argmax()) == self.tok.eot:
+                    break
+                seq.append(int(logits.argmax()))
+            out.append(SimpleNamespace(sequences_ids=[seq], logits=[steps]))
+        return out
+
+
+class SlotTokenizer(WordTokenizer):
+    """WordTokenizer with the special tokens and ``decode`` the slot filler needs."""
+
+    vocab = 64
+    sot_sequence = (60, 61)
+    no_timestamps = 62
+    eot = 63
+
+    def decode(self, ids: list[int]) -> str:
+        pieces = {i: p for p, i in self.ids.items()}
+        return "".join(pieces[i] for i in ids)
+
+
+def _slot_terms() -> CatalogTerms:
+    vocab = {"values": {"article_type": ["Sweatshirts", "Jackets"], "color": ["Navy Blue"]},
+             "entries": [["article_type", "hoody", ["Sweatshirts"], False, ""],
+                         ["article_type", "hooded jacket", ["Jackets"], False, ""],
+                         ["color", "navy blue", ["Navy Blue"], False, ""]]}
+    return CatalogTerms.from_vocabulary(vocab, phonemizer=Phonemizer(program=None))
+
+
+def test_slot_filler_puts_the_type_the_audio_carries_where_whisper_expects_it() -> None:
+    tok = SlotTokenizer()
+    stt = SpeechToText(terms=_slot_terms())
+    model = ScriptedWhisper(tok, "i want navy blue hoody")
+    heard = "i want navy blue for this"
+    text, fixed = stt._fill_slot(model, np.zeros((1, 2, 2), np.float32), tok, heard)
+    assert text == "i want navy blue hoody" and fixed == [("for this", "hoody")]
+    assert model.calls == 2  # one scoring pass, one batch of finished sentences
+    # the audio says what was heard: nothing scores higher, nothing changes
+    same = ScriptedWhisper(tok, heard)
+    assert stt._fill_slot(same, np.zeros((1, 2, 2), np.float32), tok, heard) == (heard, [])
+    # a type already named, or no catalog word at all: Whisper is not even asked
+    asked = ScriptedWhisper(tok, "i want navy blue hoody")
+    assert stt._fill_slot(asked, np.zeros((1, 2, 2), np.float32), tok, "navy blue hoody") == ("navy blue hoody", [])
+    assert stt._fill_slot(asked, np.zeros((1, 2, 2), np.float32), tok, "what is the price") == ("what is the price", [])
+    assert asked.calls == 0
+
+
+def test_slot_filler_keeps_the_transcript_when_ctranslate2_gives_no_token_scores() -> None:
+    tok = SlotTokenizer()
+    stt = SpeechToText(terms=_slot_terms())
+    old = ScriptedWhisper(tok, "i want navy blue hoody", fail=True)
+    heard = "i want navy blue for this"
+    assert stt._fill_slot(old, np.zeros((1, 2, 2), np.float32), tok, heard) == (heard, [])
+    assert old.calls == 1
+
+
+def test_sequence_log_probability_matches_a_brute_force_sum() -> None:
+    rng = np.random.default_rng(0)
+    steps = [rng.normal(size=50).astype(np.float32) for _ in range(4)]
+    ids, eot = [3, 17, 42], 49
+
+    def ref_lp(step: np.ndarray, t: int) -> float:
+        p = np.exp(step.astype(np.float64))
+        return math.log(p[t] / p.sum())
+
+    want = sum(ref_lp(steps[k], t) for k, t in enumerate(ids)) + ref_lp(steps[3], eot)
+    assert speech._sequence_log_prob(ids, steps, eot) == pytest.approx(want, abs=1e-9)
+    assert speech._sequence_log_prob(ids, steps[:3], eot) is None  # cut by the length cap: no end of text
+
+
 # ------------------------------------------------------------------------------------ real model
 PHRASES = ["black leather wallet under forty dollars", "red casual shoes for women under 80 dollars"]
 PROMPT_COUNTS = {"article_type": {"Tshirts": 9, "Casual Shoes": 8, "Wallets": 7, "Kurtas": 6, "Heels": 5},
