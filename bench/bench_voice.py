@@ -335,7 +335,7 @@ def markdown(res: dict) -> str:
         "(where a request names no article type or no colour, up to 6 runs of words that sound like one, "
         "by espeak-ng phonemes, are scored by Whisper on the same audio; one is kept when Whisper scores the "
         f"sentence with the term at most {res['config']['correction_bonus']:g} nats lower, or not lower at all "
-        "when the words name no catalog word; a catalog word merged with its neighbour into another term "
+        "when the words name no catalog word and no price; a catalog word merged with its neighbour into another term "
         "must score higher; where no article type is named, the types Whisper expects at the likeliest three "
         "places are forced in and Whisper finishes the sentence, kept when it scores higher).", "",
         f"Latency: {lat['what']}; transcribe p50 {lat['transcribe_p50_s']:.2f} s, search p50 "

@@ -736,7 +736,7 @@ class SpeechToText:
         olive, "Lacket" ~ jacket) is tried in its place; Whisper scores every such sentence on the
         same audio (teacher-forced token probabilities, one batched call) and a substitution is
         kept when its log-probability plus ``correction_bonus`` (a shop request names what it
-        wants; no bonus when the transcript names no catalog word at all: "Hello." stays) beats
+        wants; no bonus when the transcript names no catalog word and no price: "Hello." stays) beats
         the sentence as heard; at most one per field. A catalog word is changed only when merged
         with its neighbour into a term Whisper prefers outright ("neck tight" -> necktie). Then,
         if no article type is named yet, :meth:`_fill_slot` asks Whisper where one would go."""
@@ -762,10 +762,11 @@ class SpeechToText:
                                     list(tokenizer.sot_sequence) + [tokenizer.no_timestamps], tokens,
                                     [frames] * len(sentences))
         scores = [sum(math.log(max(p, 1e-12)) for p in r.text_token_probs) for r in results]
-        # The bonus is the prior that this is a request for a product. Without a catalog word in it
-        # ("Hello.", "No thanks.", "What is the price?") there is no such evidence, and a merge
+        # The bonus is the prior that this is a request for a product. Without a catalog word or a
+        # price in it ("Hello.", "No thanks.", "What is the price?") there is no such evidence
+        # ("Melty not even the $100." is: belt), and a merge
         # replaces a catalog word the request already says: then Whisper must prefer the term outright.
-        bonus = self.correction_bonus if self.terms.named_fields(text) else 0.0
+        bonus = self.correction_bonus if self.terms.named_fields(text) or _names_price(text) else 0.0
         gains = sorted(((scores[i + 1] + (0.0 if c.merge else bonus) - scores[0], c)
                         for i, c in enumerate(candidates)), key=lambda g: -g[0])
         chosen: list[Candidate] = []
@@ -795,13 +796,13 @@ class SpeechToText:
         forced in and Whisper finishes each sentence itself (greedy, one batched call). The best
         finished sentence replaces the transcript when Whisper scores it (every token and the end
         of text) above the transcript: no bonus, the audio must carry it. Empty when nothing is
-        missing, when the transcript names no catalog word at all (no sign that it asks for a
-        product: "What is the price?" must not become "Watch price?"), when nothing is likely
+        missing, when the transcript names no catalog word and no price (no sign that it asks for
+        a product: "What is the price?" must not become "Watch price?"), when nothing is likely
         enough, or when this ctranslate2 cannot return token scores."""
         named = self.terms.named_fields(text)
         missing = [f for f in self.terms.slot_fields if f not in named]
-        if not named or not missing or not self.terms.first_tokens(tokenizer, missing):
-            return text, []  # nothing missing, or no catalog word: no sign of a product request
+        if not (named or _names_price(text)) or not missing or not self.terms.first_tokens(tokenizer, missing):
+            return text, []  # nothing missing, or no sign of a product request
         base = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
         heard = tokenizer.encode(" " + text.strip())
         enc = np.asarray(encoder_output)
@@ -917,6 +918,14 @@ class Candidate:
     term: str
     sentence: str
     merge: bool = False  # the run holds a catalog word of the term's field ("neck tight" -> necktie)
+
+
+_PRICE = re.compile(r"[$€£]\s?\d|\b\d+(?:[.,]\d+)?\s*(?:dollars?|bucks|euros?|pounds?|usd)\b", re.I)
+
+
+def _names_price(text: str) -> bool:
+    """A price in a transcript ("$100", "80 dollars"): like a catalog word, a sign of a product request."""
+    return bool(_PRICE.search(text))
 
 
 def _forced_greedy(model: Any, encoder_output: np.ndarray, prompts: list[list[int]], extra: int) -> list:
