@@ -763,9 +763,9 @@ class SpeechToText:
                                     [frames] * len(sentences))
         scores = [sum(math.log(max(p, 1e-12)) for p in r.text_token_probs) for r in results]
         # The bonus is the prior that this is a request for a product. Without a catalog word or a
-        # price in it ("Hello.", "No thanks.", "What is the price?") there is no such evidence
-        # ("Melty not even the $100." is: belt), and a merge
-        # replaces a catalog word the request already says: then Whisper must prefer the term outright.
+        # price in it ("Hello.", "No thanks.", "What is the price?") there is no such evidence;
+        # "Melty not even the $100." has a price (and becomes "Belt ..."). A merge replaces a
+        # catalog word the request already says: then Whisper must prefer the term outright.
         bonus = self.correction_bonus if self.terms.named_fields(text) or _names_price(text) else 0.0
         gains = sorted(((scores[i + 1] + (0.0 if c.merge else bonus) - scores[0], c)
                         for i, c in enumerate(candidates)), key=lambda g: -g[0])
@@ -792,8 +792,8 @@ class SpeechToText:
         ("I want a navy blue for this": after "navy blue" Whisper gives " hood" a log-probability
         of -3; "for this" sounds nothing like hoodie). One teacher-forced pass over the transcript
         gives, before every word, the probability of each missing term's first token; the
-        likeliest few (term, place) pairs are
-        forced in and Whisper finishes each sentence itself (greedy, one batched call). The best
+        likeliest few (term, place) pairs are forced in and Whisper finishes each sentence itself
+        (greedy, one batched call). The best
         finished sentence replaces the transcript when Whisper scores it (every token and the end
         of text) above the transcript: no bonus, the audio must carry it. Empty when nothing is
         missing, when the transcript names no catalog word and no price (no sign that it asks for
@@ -808,7 +808,7 @@ class SpeechToText:
         enc = np.asarray(encoder_output)
         try:
             first = _forced_greedy(model, enc, [base + heard], len(heard) + 8)[0]
-        except (TypeError, ValueError, RuntimeError) as exc:  # pragma: no cover - an older ctranslate2
+        except (TypeError, ValueError, RuntimeError) as exc:  # an older ctranslate2: no logits
             log.debug("speech: no token scores from this ctranslate2 (%s); no slot filling", exc)
             return text, []
         steps = first.logits[0]
