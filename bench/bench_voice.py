@@ -132,21 +132,20 @@ def thread_comparison(stt, clips: list[tuple[str, str, bytes]], threads: tuple[i
         other.transcribe(clips[0][2])  # load + warm-up
         models[n] = other
     times: dict[int, list[float]] = {n: [] for n in threads}
-    rtf: dict[int, list[float]] = {n: [] for n in threads}
+    audio: dict[int, list[float]] = {n: [] for n in threads}
     for i in range(rounds):
         for j, (_, _, data) in enumerate(clips):
             order = threads if (i + j) % 2 == 0 else threads[::-1]
             for n in order:
                 t0 = time.perf_counter()
                 t = models[n].transcribe(data)
-                dt = time.perf_counter() - t0
-                times[n].append(dt)
-                rtf[n].append(dt / max(t.duration_s or 0, 1e-3))
+                times[n].append(time.perf_counter() - t0)
+                audio[n].append(max(t.duration_s or 0, 1e-3))
     a, b = threads[0], threads[-1]
     return {"threads": list(threads), "clips": len(clips), "rounds": rounds,
-            "rtf_median": {str(n): round(statistics.median(rtf[n]), 4) for n in threads},
-            "rtf_total": {str(n): round(sum(times[n]) / sum(times[n][k] / rtf[n][k] for k in range(len(rtf[n]))), 4)
-                          for n in threads},
+            "rtf_median": {str(n): round(statistics.median(x / d for x, d in zip(times[n], audio[n])), 4)
+                           for n in threads},
+            "rtf_total": {str(n): round(sum(times[n]) / sum(audio[n]), 4) for n in threads},
             f"ratio_{a}_to_{b}": round(statistics.median(x / y for x, y in zip(times[a], times[b])), 3)}
 
 
