@@ -25,7 +25,11 @@ _PRICE_PATTERNS: list[tuple[str, str]] = [
     ("range", rf"\b(?:between|from)\s+{_AMT}\s+(?:and|to|-)\s+{_AMT}"),
     ("range", rf"(?:{_CUR}\s*{_NUM}\s*(?:-|to|–)\s*(?:{_CUR}\s*)?{_NUM}|{_NUM}\s*(?:-|to|–)\s*{_NUM}\s*{_CUR})"),
     ("max", rf"\b(?:under|undr|unde|below|bellow|belo|beneath|less than|lower than|cheaper than|max(?:imum)?|at most|up to|upto|"
-            rf"no more than|not more than|not over|within|budget of|budget is|budget)\s*(?:of\s+)?{_AMT}"),
+            rf"no more than|not more than|not over|within|budget of|budget is|budget)\s*(?:of\s+)?(?:(?:a|an|my|the)\s+)?{_AMT}"),
+    # "I don't want to spend more than 40", "can't pay over $50": a cap, not a floor
+    ("max", rf"\b(?:don'?t|do not|doesn'?t|does not|won'?t|will not|can'?t|cannot|not)\s+(?:want to\s+|wanna\s+|like to\s+)?"
+            rf"(?:spend|pay|go)\s+(?:more than|over|above|beyond)\s*{_AMT}"),
+    ("max", rf"{_AMT}\s+budget\b"),
     ("max", rf"(?:<=?|≤)\s*{_AMT}"),
     ("max", rf"{_AMT}\s+(?:or less|or under|or below|and under|and below|max|tops|at most)\b"),
     ("min", rf"\b(?:over|above|more than|greater than|at least|min(?:imum)?|starting at|no less than|"
@@ -202,7 +206,9 @@ class ConstraintParser:
         """Parse one request. Never raises on odd input; unknown words end up in ``residual``."""
         text = (text or "").strip()
         q = ParsedQuery(text=text)
-        cased = _numbers_from_words(text.replace("\u2019", "'").replace("\u2018", "'"))
+        cased = text.replace("\u2019", "'").replace("\u2018", "'")
+        cased = re.sub(r"(?<=[A-Za-z]s)'(?=\s|$|[,.!?;:])", " ", cased)  # "girls' tops": the plural possessive
+        cased = _numbers_from_words(cased)
         cased = self._parse_prices(cased, q)
         for pattern, pref in ((_CHEAP, "low"), (_PRICEY, "high")):
             for m in pattern.finditer(cased.lower()):
@@ -225,6 +231,7 @@ class ConstraintParser:
             i += n
         found = self._merge_usage_and_category(found)
         found = self._head_of_compound(found)
+        found = self._colour_among_types(found)
         found = self._usage_inside_type(found)
         found = self._apply_negation(toks, found)
         q.constraints = _dedupe([c for _, _, c in found])
@@ -311,19 +318,44 @@ class ConstraintParser:
 
     def _head_of_compound(self, found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:
         """'denim jacket', 'khaki shorts': of two kinds named side by side, the last word is the
-        product and the first only describes it (a colour when it can be one, else nothing)."""
+        product and the first only describes it (a colour when it can be one, else nothing); when
+        only the last can be a colour ("a belt, khaki"), the first is the product."""
         out: list[tuple[int, int, Constraint]] = []
         for f in found:
             prev = out[-1] if out else None
             if prev is not None and prev[1] == f[0] and prev[2].field == "article_type" == f[2].field \
                     and not prev[2].negated and not f[2].negated:
                 out.pop()
-                colour = [e for e in self._by_phrase.get(tuple(_tokens(prev[2].surface)), []) if e.field == "color"]
-                if colour:
-                    out.append((prev[0], prev[1], Constraint("color", colour[0].values, False, prev[2].surface,
+                colour = self._as_colour(prev[2])
+                last_colour = self._as_colour(f[2])
+                if last_colour is not None and colour is None:  # "a belt, khaki": the belt, in khaki
+                    out.append(prev)
+                    out.append((f[0], f[1], Constraint("color", last_colour.values, False, f[2].surface, f[2].source)))
+                    continue
+                if colour is not None:
+                    out.append((prev[0], prev[1], Constraint("color", colour.values, False, prev[2].surface,
                                                              prev[2].source)))
             out.append(f)
         return out
+
+    def _as_colour(self, c: Constraint) -> Entry | None:
+        """The colour the words of ``c`` can also name ("khaki"), or None."""
+        colour = [e for e in self._by_phrase.get(tuple(_tokens(c.surface)), []) if e.field == "color"]
+        return colour[0] if colour else None
+
+    def _colour_among_types(self, found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:
+        """'socks in khaki', 'a belt, khaki': where a request names two kinds and one of the words can
+        also be a colour (khaki, the trousers, or the colour), that word is the colour and the
+        other the product. Two kinds that cannot be colours ("shirts or tshirts") stay as they are."""
+        kinds = [f for f in found if f[2].field == "article_type" and not f[2].negated]
+        if len(kinds) < 2:
+            return found
+        as_colour = {id(f): self._as_colour(f[2]) for f in kinds if self._as_colour(f[2]) is not None}
+        if not as_colour or len(as_colour) == len(kinds) or any(c.field == "color" and not c.negated
+                                                                 for _, _, c in found):
+            return found
+        return [(s, e, Constraint("color", as_colour[id(f)].values, False, c.surface, c.source))
+                if id(f) in as_colour else f for f in found for s, e, c in [f]]
 
     @staticmethod
     def _apply_negation(toks: list[str], found: list[tuple[int, int, Constraint]]) -> list[tuple[int, int, Constraint]]:

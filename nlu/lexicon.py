@@ -10,7 +10,8 @@ from __future__ import annotations
 
 ARTICLE_TYPE_SYNONYMS: dict[str, list[str]] = {
     "Tshirts": ["t-shirt", "t shirt", "tshirt", "tee", "tee shirt", "tees", "polo", "polo tee",
-                "polo t-shirt", "jersey", "graphic tee", "crew neck", "v-neck"],
+                "polo t-shirt", "polo shirt", "polo shirts", "polos", "polo tshirt", "jersey", "graphic tee",
+                "crew neck", "v-neck"],
     "Shirts": ["shirt", "button-down", "button down", "button-down shirt", "button down shirt",
                "button-up", "button up shirt", "dress shirt", "formal shirt", "oxford shirt",
                "flannel", "flannel shirt", "check shirt", "checked shirt", "denim shirt"],

@@ -15,6 +15,11 @@ ROWS = DEFAULT_ROWS + [
     {"article_type": "Formal Shoes", "color": "Black", "gender": "Men", "brand": "Clarks"},
     {"article_type": "Kurtas", "color": "Off White", "gender": "Kids", "brand": "Fabindia"},
     {"article_type": "Ties", "color": "Maroon", "gender": "Men", "brand": "U.S. Polo Assn."},
+    {"article_type": "Trousers", "color": "Khaki", "gender": "Men", "brand": "Basics"},
+    {"article_type": "Belts", "color": "Tan", "gender": "Men", "brand": "Basics"},
+    {"article_type": "Tops", "color": "Pink", "gender": "Girls", "brand": "Basics"},
+    {"article_type": "Shorts", "color": "Blue", "gender": "Boys", "brand": "Basics"},
+    {"article_type": "Socks", "color": "Black", "gender": "Men", "brand": "Basics"},
 ]
 
 
@@ -67,11 +72,33 @@ def test_alternatives_keep_preference_order(parser):
     ("jeans under fifty dollars", None, 50), ("jeans 60 or less", None, 60),
     ("jeans around 100 dollars", 80, 120), ("jeans size 32", None, None),
     ("jeans under 1,200 dollars", None, 1200),
+    ("jeans within a 50 dollar budget", None, 50), ("jeans, a 30 dollar budget", None, 30),
+    ("I don't want to spend more than 40 on jeans", None, 40), ("can't pay over $60 for jeans", None, 60),
 ])
 def test_prices(parser, text, lo, hi):
     q = parser.parse(text)
     assert (q.min_price, q.max_price) == (lo, hi)
     assert pos(q) == {"article_type": "Jeans"}
+
+
+@pytest.mark.parametrize("text, want", [
+    ("socks in khaki", {"article_type": "Socks", "color": "Khaki"}),
+    ("looking for a belt, khaki", {"article_type": "Belts", "color": "Khaki"}),
+    ("a belt, tan", {"article_type": "Belts", "color": "Tan"}),
+    ("chinos, preferably khaki", {"article_type": "Trousers", "color": "Khaki"}),
+    ("khaki shorts", {"article_type": "Shorts", "color": "Khaki"}),
+    ("khakis", {"article_type": "Trousers"}),
+    ("navy polo shirt", {"article_type": "Tshirts", "color": "Navy Blue"}),
+    ("girls' tops in pink", {"article_type": "Tops", "color": "Pink", "gender": "Girls"}),
+    ("boys' shorts", {"article_type": "Shorts", "gender": "Boys"}),
+])
+def test_a_word_that_can_be_a_kind_or_a_colour(parser, text, want):
+    """'khaki' names trousers or a colour: beside another kind it is the colour, wherever it stands."""
+    assert pos(parser.parse(text)) == want
+
+
+def test_two_kinds_that_are_not_colours_stay(parser):
+    assert parser.parse("shirts or tshirts").wanted("article_type") == ("Shirts", "Tshirts")
 
 
 def test_price_preferences(parser):
