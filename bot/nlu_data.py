@@ -84,9 +84,14 @@ def _values(vocab: Vocabulary, fld: str, rng: random.Random) -> str:
     return rng.choices(vals, weights)[0]
 
 
-def _surface(vocab: Vocabulary, fld: str, value: str, rng: random.Random) -> str:
+def _surface(vocab: Vocabulary, fld: str, value: str, rng: random.Random,
+             case_rng: random.Random | None = None, cased: frozenset[str] = frozenset()) -> str:
     forms = vocab.surface_forms(fld).get(value) or [value.lower()]
     if fld == "brand":
+        # shoppers type "only nike": half the brands the parser reads in any case come lower-cased
+        # (from their own random stream, so the rest of the generated data stays as it was)
+        if case_rng is not None and value not in cased and case_rng.random() < 0.5:
+            return value.lower()
         return value if value.upper() != value or len(value) <= 4 else value.title()
     plain = value.lower()
     return plain if plain in forms and rng.random() < 0.5 else rng.choice(forms)
@@ -98,6 +103,8 @@ class Generator:
     def __init__(self, vocab: Vocabulary, seed: int = 13) -> None:
         self.vocab = vocab
         self.rng = random.Random(seed)
+        self.case_rng = random.Random(seed + 1)
+        self._cased = frozenset(e.values[0] for e in vocab.entries if e.field == "brand" and e.case_sensitive)
         self.fields = {f for f, vals in vocab.values.items() if vals}
         type_phrases = {e.phrase for e in vocab.entries if e.field == "article_type"}
         self._categories = [v for v, forms in vocab.surface_forms("sub_category").items()
@@ -123,7 +130,7 @@ class Generator:
                                    or v.values["gender"])
             else:
                 value = _values(v, fld, rng)
-            text = _surface(v, fld, value, rng)
+            text = _surface(v, fld, value, rng, self.case_rng, self._cased)
             if fld == "gender" and text in ("him", "her"):
                 text = value.lower()
             return Span(text, fld, value, "excluded" if slot.startswith("x") else None)

@@ -10,6 +10,10 @@ Entities: ``article_type``, ``color``, ``gender``, ``brand``, ``usage``, ``sub_c
 ``master_category`` (role ``excluded`` when negated; value = the catalog's canonical value),
 ``price`` (role ``max``/``min``/``range``/``around``) and ``ordinal`` (a shown result: 1, 2, ...,
 -1 for "the last one").
+
+``CatalogIntentGuard`` (after the classifiers) makes a message that names a kind, colour or brand
+a ``search`` when the classifier gave it an answer with no request of its own (deny, affirm,
+thanks): see ``nlu.entities.intent_with_entities``.
 """
 from __future__ import annotations
 
@@ -24,12 +28,12 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.constraints import ConstraintParser
-from nlu.entities import message_entities
+from nlu.entities import intent_with_entities, message_entities
 from nlu.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -93,3 +97,33 @@ class CatalogEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class CatalogIntentGuard(GraphComponent):
+    """After DIET and the fallback: "only nike" is a search, whatever its letters resemble."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {}
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "CatalogIntentGuard":
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            intent = message.get(INTENT) or {}
+            name = intent.get("name")
+            guarded = intent_with_entities(name, message.get(ENTITIES) or [])
+            if guarded == name:
+                continue
+            # the classifier's confidence is kept: the words, not the classifier, chose the new label
+            confidence = float(intent.get("confidence") or 0.0)
+            log.debug("intent %s -> %s: the message names catalog values", name, guarded)
+            message.set(INTENT, {"name": guarded, "confidence": confidence}, add_to_output=True)
+            ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != guarded]
+            message.set(INTENT_RANKING_KEY, [{"name": guarded, "confidence": confidence}] + ranking,
+                        add_to_output=True)
+        return messages

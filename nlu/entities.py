@@ -18,3 +18,20 @@ def message_entities(parser: ConstraintParser, text: str) -> list[dict]:
         if all(end <= s or start >= e for s, e in taken):
             out.append({"entity": "ordinal", "value": position, "start": start, "end": end})
     return sorted(out, key=lambda e: e["start"])
+
+
+# Answers that carry no request of their own: one of them that also names a kind of product, a
+# colour or a brand is a search ("only nike", "no, in black", "thanks, now red ones"). Greetings,
+# goodbyes and small talk are left alone ("do you like football" names Footballs, "call my mom"
+# a gender), and so are a gender, usage or price alone.
+BARE_INTENTS = frozenset({"deny", "affirm", "thanks"})
+REQUEST_ENTITIES = frozenset({"article_type", "color", "brand", "sub_category", "master_category"})
+
+
+def intent_with_entities(intent: str | None, entities: list[dict]) -> str | None:
+    """The intent a message should have given the entities found in it: ``search`` where a bare
+    answer (``BARE_INTENTS``) names a ``REQUEST_ENTITIES`` value, else ``intent`` unchanged.
+    The classifier reads letters ("nike" starts like "no" and "nope"); the parser reads words."""
+    if intent in BARE_INTENTS and any(e.get("entity") in REQUEST_ENTITIES for e in entities):
+        return "search"
+    return intent

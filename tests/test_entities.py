@@ -7,7 +7,7 @@ import re
 import pytest
 
 from nlu.constraints import ConstraintParser
-from nlu.entities import message_entities
+from nlu.entities import intent_with_entities, message_entities
 from nlu.references import positions
 from nlu.vocabulary import Vocabulary
 from tests.fixtures import DEFAULT_ROWS
@@ -86,3 +86,24 @@ def test_generated_examples_are_annotated_as_the_parser_reads_them():
         total += len(gold)
         agree += len(set(gold) & got)
     assert total > 100 and agree / total > 0.95
+    brands = re.findall(r'\[([^\]]*)\]\{"entity": "brand", "value": "([^"]*)"', text)
+    lower = [(said, value) for said, value in brands if said == value.lower() != value]
+    assert lower and len(lower) < len(brands), "shoppers type brands in lower case too, not only"
+
+
+@pytest.mark.parametrize("intent, text, want", [
+    ("deny", "only nike", "search"),  # the classifier read "n..." as "no"
+    ("deny", "no, in black", "search"),
+    ("affirm", "yes, black shoes", "search"),
+    ("thanks", "thanks, now red ones", "search"),
+    ("deny", "no", "deny"),
+    ("deny", "no, for women", "deny"),  # a gender alone: the classifier's answer stands
+    ("affirm", "yes please", "affirm"),
+    ("greet", "hi there", "greet"),
+    ("out_of_scope", "can you call my mom", "out_of_scope"),  # small talk is never turned into a search
+    ("more_like", "more like the black one", "more_like"),
+    ("search", "black", "search"),
+    (None, "black", None),
+])
+def test_a_bare_answer_that_names_products_is_a_search(parser, intent, text, want):
+    assert intent_with_entities(intent, message_entities(parser, text)) == want
