@@ -37,7 +37,9 @@ _PRICE_PATTERNS: list[tuple[str, str]] = [
     ("min", rf"(?:>=?|≥)\s*{_AMT}"),
     ("min", rf"{_AMT}\s*(?:or more|or above|and up|and above|plus|\+)(?=\s|$|[,.!?])"),
     ("around", rf"\b(?:around|about|approximately|approx\.?|roughly|near|close to|~)\s*{_AMT}"),
-    ("around", rf"(?:{_CUR}\s*{_NUM}|{_NUM}\s*{_CUR})"),
+    # a bare amount ("a wallet for $40", "jeans at $150", "black jacket 100 dollars") is what the
+    # shopper means to spend: a cap. Speech turns "up to 150 dollars" into "at $150".
+    ("max", rf"(?:{_CUR}\s*{_NUM}|{_NUM}\s*{_CUR})"),
 ]
 _CHEAP = re.compile(r"\b(cheap|cheaper|cheapest|inexpensive|affordable|budget|low[- ]cost|low[- ]priced|"
                     r"bargain|economical|value for money|on a budget|not too expensive)\b")

@@ -156,11 +156,12 @@ COLOR_SYNONYMS: dict[str, list[str]] = {
 GENDER_SYNONYMS: dict[str, list] = {
     "Men": ["men", "man", "mens", "men's", "male", "males", "guy", "guys", "gents", "gentlemen",
             "gentleman", "husband", "boyfriend", "father", "dad", "daddy", "brother", "grandfather",
-            "grandpa", "uncle", "him", "fiance", "masculine", "hubby", "mans", "menz", "mens'"],
+            "grandpa", "uncle", "him", "fiance", "masculine", "hubby", "mans", "menz", "mens'", "gent",
+            "gent's", "papa", "granddad"],
     "Women": ["women", "woman", "womens", "women's", "female", "females", "lady", "ladies", "ladies'",
               "wife", "girlfriend", "mother", "mom", "mum", "mommy", "sister", "grandmother", "grandma",
               "aunt", "her", "fiancee", "feminine", "gal", "wmen", "womn", "wommen", "wemen", "womans",
-              "woman's", "womens'", "ladys", "lady's"],
+              "woman's", "womens'", "ladys", "lady's", "mama", "mummy", "granny"],
     "Unisex": ["unisex", "gender neutral"],
     "Boys": [["boy", "Boys", "Kids"], ["boys", "Boys", "Kids"], ["son", "Boys", "Kids"],
              ["nephew", "Boys", "Kids"], ["boy's", "Boys", "Kids"]],
@@ -168,6 +169,7 @@ GENDER_SYNONYMS: dict[str, list] = {
               ["niece", "Girls", "Kids"], ["girl's", "Girls", "Kids"]],
     "Kids": [["kids", "Kids", "Boys", "Girls"], ["kid", "Kids", "Boys", "Girls"],
              ["children", "Kids", "Boys", "Girls"], ["child", "Kids", "Boys", "Girls"],
+             ["kid's", "Kids", "Boys", "Girls"],
              ["toddler", "Kids", "Boys", "Girls"], ["baby", "Kids", "Boys", "Girls"],
              ["children's", "Kids", "Boys", "Girls"], ["kids'", "Kids", "Boys", "Girls"]],
 }

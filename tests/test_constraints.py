@@ -74,6 +74,7 @@ def test_alternatives_keep_preference_order(parser):
     ("jeans under 1,200 dollars", None, 1200),
     ("jeans within a 50 dollar budget", None, 50), ("jeans, a 30 dollar budget", None, 30),
     ("I don't want to spend more than 40 on jeans", None, 40), ("can't pay over $60 for jeans", None, 60),
+    ("jeans for $50", None, 50), ("jeans at $150", None, 150), ("jeans 40 dollars", None, 40),
 ])
 def test_prices(parser, text, lo, hi):
     q = parser.parse(text)
@@ -91,6 +92,7 @@ def test_prices(parser, text, lo, hi):
     ("navy polo shirt", {"article_type": "Tshirts", "color": "Navy Blue"}),
     ("girls' tops in pink", {"article_type": "Tops", "color": "Pink", "gender": "Girls"}),
     ("boys' shorts", {"article_type": "Shorts", "gender": "Boys"}),
+    ("a gent's watch for my papa", {"article_type": "Watches", "gender": "Men"}),
 ])
 def test_a_word_that_can_be_a_kind_or_a_colour(parser, text, want):
     """'khaki' names trousers or a colour: beside another kind it is the colour, wherever it stands."""
