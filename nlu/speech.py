@@ -174,6 +174,10 @@ class SpeechSettings(BaseSettings):
     speech_slot_fill: bool = Field(True, description="where a request names no article type, try the catalog "
                                                      "types Whisper itself expects there, kept when Whisper scores "
                                                      "the whole sentence higher")
+    speech_type_recheck: bool = Field(True, description="where a request names an article type, try the types "
+                                                        "the audio itself favours there (Whisper with the audio "
+                                                        "against Whisper without it), kept when the audio's evidence "
+                                                        "for the sentence beats the heard one's")
     speech_nbest_bonus: float = Field(0.3, ge=0.0, description="per kind of catalog term a beam names (type, colour): "
                                       "added to its length-normalised log-probability when choosing among Whisper's "
                                       "beams; 0 keeps Whisper's best")
@@ -525,7 +529,8 @@ class SpeechToText:
                  translate: bool = True, beam_size: int = 5, vad_filter: bool = False,
                  initial_prompt: str | None = None, terms: "CatalogTerms | None" = None,
                  correction_bonus: float = 10.0, nbest_bonus: float = 0.3, window_seconds: float = 8.0,
-                 slot_fill: bool = True, cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
+                 slot_fill: bool = True, type_recheck: bool = True,
+                 cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
         self.model_name = model
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads or min(4, os.cpu_count() or 1)
@@ -542,7 +547,9 @@ class SpeechToText:
         self.nbest_bonus = nbest_bonus
         self.window_seconds = window_seconds
         self.slot_fill = slot_fill
+        self.type_recheck = type_recheck
         self.cache_dir = Path(cache_dir)
+        self._silences: dict[tuple[int, ...], np.ndarray] = {}  # encoder output of silence, per window
         self._model: Any = None
         self._lock = threading.Lock()
         self.load_seconds: float | None = None
@@ -564,7 +571,7 @@ class SpeechToText:
                    translate=s.speech_translate, beam_size=s.speech_beam_size, vad_filter=s.speech_vad,
                    initial_prompt=prompt or None, terms=terms or None, correction_bonus=s.speech_correction_bonus,
                    nbest_bonus=s.speech_nbest_bonus, window_seconds=s.speech_window_seconds,
-                   slot_fill=s.speech_slot_fill, cache_dir=s.speech_cache_dir)
+                   slot_fill=s.speech_slot_fill, type_recheck=s.speech_type_recheck, cache_dir=s.speech_cache_dir)
 
     @property
     def loaded(self) -> bool:
@@ -744,7 +751,88 @@ class SpeechToText:
         if self.slot_fill:
             text, filled = self._fill_slot(model, encoder_output, tokenizer, text)
             fixed += filled
+        if self.type_recheck:
+            text, swapped = self._recheck_type(model, encoder_output, tokenizer, text, frames)
+            if swapped:  # a type the correction put in and the recheck replaced is one change
+                fixed = [f for f in fixed if f[1] != swapped[0][0]] + [
+                    next(((h, swapped[0][1]) for h, t in fixed if t == swapped[0][0]), swapped[0])]
         return text, fixed
+
+    def _silence(self, model: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """Whisper's encoder output for silence in a window of ``shape`` (computed once per shape):
+        what the decoder expects with no audio to go on, its prior."""
+        if shape not in self._silences:
+            from faster_whisper.audio import pad_or_trim
+
+            extractor = model.feature_extractor
+            features = extractor(np.zeros(SAMPLE_RATE, np.float32))
+            frames = shape[1] * 2  # the encoder halves the frames
+            self._silences[shape] = np.asarray(model.encode(pad_or_trim(features[:, :frames], frames)))
+        return self._silences[shape]
+
+    def _recheck_type(self, model: Any, encoder_output: Any, tokenizer: Any, text: str,
+                      frames: int) -> tuple[str, list[tuple[str, str]]]:
+        """The article type the audio itself favours where the transcript names one. Whisper's
+        language model prefers common words: espeak-ng's "kurta" comes out as "coat" or
+        "jacket", though the audio's evidence (log-probability with the audio minus without it,
+        on silence) favours "kurta" by 5-8 nats there, while for a "coat" said as coat every
+        other type loses. Before the type word, the first tokens of the catalog's types are
+        ranked by that evidence (one decoder step, with and without the audio); of the best
+        RECHECK_FIRST_TOKENS, those the audio favours more than the heard word's own first token
+        give up to two terms each, and each sentence with one of them in place of the heard type
+        is scored (with and without the audio, one batched call). The best replaces the
+        transcript when its evidence beats the heard sentence's by RECHECK_MARGIN. It also checks
+        a type the catalog correction or slot filling put in."""
+        found = self.terms.find(text, "article_type")
+        firsts = self.terms.first_tokens(tokenizer, ("article_type",))
+        if found is None or not firsts:
+            return text, []
+        start, end, heard_term = found
+        words = text.split()
+        base = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+        before = " ".join(words[:start])
+        prompt = base + (tokenizer.encode(" " + before) if before else [])
+        enc = np.asarray(encoder_output)
+        silent = self._silence(model, enc.shape)
+        both = np.concatenate([enc, silent])
+        import ctranslate2
+
+        try:  # the prefix is forced: one step per token, then the type word's place
+            nxt = model.model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(both)), [prompt, prompt],
+                                       beam_size=1, return_logits_vocab=True, suppress_blank=False,
+                                       max_length=len(prompt) + 2)
+            audio_lp, prior_lp = (_log_softmax(r.logits[0][len(prompt) - len(base)]) for r in nxt)
+        except (TypeError, ValueError, RuntimeError, IndexError) as exc:  # an older ctranslate2: no logits
+            log.debug("speech: no token scores from this ctranslate2 (%s); no type recheck", exc)
+            return text, []
+        firsts_arr = np.asarray(firsts)
+        evidence = audio_lp[firsts_arr] - prior_lp[firsts_arr]
+        heard_first = tokenizer.encode(" " + heard_term)[:1]
+        own = float(audio_lp[heard_first[0]] - prior_lp[heard_first[0]]) if heard_first else -math.inf
+        meaning = self.terms.meanings.get(heard_term, heard_term)
+        terms: list[str] = []
+        for k in np.argsort(-evidence)[:RECHECK_FIRST_TOKENS]:
+            if evidence[k] <= own:  # the audio favours the heard word's start most: nothing to try
+                break
+            for term in self.terms.starting_with(tokenizer, int(firsts_arr[k]), ("article_type",))[:2]:
+                if self.terms.meanings.get(term, term) != meaning and term not in terms:
+                    terms.append(term)
+        if not terms:
+            return text, []
+        sentences = [text] + [apply_corrections(text, [Candidate(start, end, heard_term, t, "")]) for t in terms]
+        tokens = [tokenizer.encode(" " + x.strip()) for x in sentences] * 2
+        batch = np.ascontiguousarray(np.concatenate([np.repeat(enc, len(sentences), axis=0),
+                                                     np.repeat(silent, len(sentences), axis=0)]))
+        results = model.model.align(ctranslate2.StorageView.from_array(batch), base, tokens,
+                                    [frames] * len(tokens))
+        scores = [sum(math.log(max(p, 1e-12)) for p in r.text_token_probs) for r in results]
+        n = len(sentences)
+        gains = [(scores[i] - scores[0]) - (scores[n + i] - scores[n]) for i in range(1, n)]
+        best = int(np.argmax(gains))
+        if gains[best] <= RECHECK_MARGIN:
+            return text, []
+        log.debug("speech: type %r -> %r (evidence +%.1f): %r", heard_term, terms[best], gains[best], text)
+        return sentences[best + 1], [(heard_term, terms[best])]
 
     def _correct_by_sound(self, model: Any, encoder_output: Any, tokenizer: Any, text: str,
                           frames: int) -> tuple[str, list[tuple[str, str]]]:
@@ -896,6 +984,11 @@ MAX_MERGE_CANDIDATES = 2
 SLOT_MIN_LOGPROB = -6.0
 SLOT_PLACES = 3
 SLOT_TERMS_PER_PLACE = 2
+#: Type recheck (``SpeechToText._recheck_type``): the catalog types whose first tokens the audio
+#: favours most before the heard type word are tried, and one replaces it when the audio's evidence
+#: (log-probability with the audio minus without) for its sentence beats the heard one's by this.
+RECHECK_FIRST_TOKENS = 3
+RECHECK_MARGIN = 4.0
 
 #: Words never replaced by a catalog term (function words, the shopper's own framing).
 CORRECTION_STOPWORDS = frozenset("""
@@ -1053,6 +1146,17 @@ class CatalogTerms:
                 seen.add(meaning)
                 out.append(x)
         return out
+
+    def find(self, text: str, field: str) -> tuple[int, int, str] | None:
+        """(first word, end word, phrase) of the first phrase of ``field`` that ``text`` names,
+        longest first ("running shoes" over "shoes"), or None."""
+        cores = [_WORD_CORE.sub("", w).lower() for w in text.split()]
+        for i in range(len(cores)):
+            for n in (3, 2, 1):
+                phrase = " ".join(cores[i:i + n])
+                if i + n <= len(cores) and all(cores[i:i + n]) and self.fields.get(phrase) == field:
+                    return i, i + n, phrase
+        return None
 
     def named_fields(self, text: str) -> set[str | None]:
         """The fields of the catalog phrases ``text`` already names ("navy blue shirt": color, article_type)."""

@@ -506,6 +506,81 @@ def test_slot_filler_keeps_the_transcript_when_ctranslate2_gives_no_token_scores
     assert old.calls == 1
 
 
+class EvidenceWhisper:
+    """A stand-in for the type recheck's two calls (``generate`` one step with the logits, and
+    ``align``): with the audio (a non-zero encoder row) Whisper's next-word choice and sentence
+    scores lean to ``said``; on silence (its prior) to ``common``, the everyday word it writes
+    instead. ``lean`` is how much the audio says (nats per token)."""
+
+    max_length = 448
+
+    def __init__(self, tok: "SlotTokenizer", said: str, common: str, lean: float = 3.0) -> None:
+        self.model, self.tok, self.lean = self, tok, lean
+        self.said, self.common = tok.encode(" " + said)[0], tok.encode(" " + common)[0]
+        self.calls = 0
+
+    def generate(self, features, prompts, beam_size=1, return_logits_vocab=False, suppress_blank=True,
+                 max_length=448):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        rows = np.asarray(features)
+        out = []
+        for row, prompt in zip(rows, prompts):
+            logits = np.zeros(self.tok.vocab, np.float32)
+            logits[self.common] = 4.0  # the language model's favourite, with or without audio
+            if row.any():
+                logits[self.said] = 4.0 + self.lean
+            steps = [np.zeros(self.tok.vocab, np.float32)] * (len(prompt) - 3) + [logits]
+            out.append(SimpleNamespace(sequences_ids=[list(prompt[3:])], logits=[steps]))
+        return out
+
+    def align(self, features, start, tokens, frames):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        rows = np.asarray(features)
+        out = []
+        for row, ids in zip(rows, tokens):
+            p = 0.5
+            if self.common in ids:
+                p *= 4.0  # the prior likes the everyday word
+            if row.any() and self.said in ids:
+                p *= 4.0 * math.exp(self.lean)
+            out.append(SimpleNamespace(text_token_probs=[min(0.99, p / 100)] + [0.9] * (len(ids) - 1)))
+        return out
+
+
+def _recheck_terms() -> CatalogTerms:
+    vocab = {"values": {"article_type": ["Kurtas", "Jackets"], "color": ["Navy Blue"]},
+             "entries": [["article_type", "kurta", ["Kurtas"], False, ""],
+                         ["article_type", "coat", ["Jackets"], False, ""],
+                         ["color", "navy", ["Navy Blue"], False, ""]]}
+    return CatalogTerms.from_vocabulary(vocab, phonemizer=Phonemizer(program=None))
+
+
+def test_type_recheck_takes_the_type_the_audio_favours_over_the_prior() -> None:
+    """Whisper writes "coat" (its language model's word) for espeak-ng's "kurta": the recheck asks
+    what the audio adds to the prior, and swaps only when that evidence is clear."""
+    tok = SlotTokenizer()
+    stt = SpeechToText(terms=_recheck_terms())
+    audio = np.ones((1, 2, 2), np.float32)
+    stt._silences[audio.shape] = np.zeros_like(audio)  # no encoder needed for silence
+    kurta = EvidenceWhisper(tok, said="kurta", common="coat", lean=3.0)
+    text, fixed = stt._recheck_type(kurta, audio, tok, "a navy coat please", 10)
+    assert text == "a navy kurta please" and fixed == [("coat", "kurta")]
+    assert kurta.calls == 2  # one decoder step with and without the audio, one batched scoring
+    # the audio says "coat": the heard word's start is what the audio favours, nothing is scored
+    coat = EvidenceWhisper(tok, said="coat", common="coat", lean=3.0)
+    assert stt._recheck_type(coat, audio, tok, "a navy coat please", 10) == ("a navy coat please", [])
+    assert coat.calls == 1
+    # a faint lean of the audio is not enough (RECHECK_MARGIN)
+    faint = EvidenceWhisper(tok, said="kurta", common="coat", lean=0.5)
+    assert stt._recheck_type(faint, audio, tok, "a navy coat please", 10) == ("a navy coat please", [])
+    # no type named: nothing to recheck
+    assert stt._recheck_type(kurta, audio, tok, "a navy one please", 10) == ("a navy one please", [])
+
+
 def test_sequence_log_probability_matches_a_brute_force_sum() -> None:
     rng = np.random.default_rng(0)
     steps = [rng.normal(size=50).astype(np.float32) for _ in range(4)]
@@ -687,6 +762,34 @@ def test_slot_filling_finds_the_type_whisper_expects(slot_recogniser: SpeechToTe
     # a request that names its type is left alone (and costs nothing)
     assert slot_recogniser._fill_slot(model, encoded, tokenizer, "I want a navy blue shirt.") == (
         "I want a navy blue shirt.", [])
+
+
+RECHECK_VOCAB = {"values": {"article_type": ["Kurtas", "Kurtis", "Jackets", "Skirts", "Shirts"],
+                            "color": ["Navy Blue"]},
+                 "entries": [["article_type", "kurta", ["Kurtas"], False, ""],
+                             ["article_type", "kurti", ["Kurtis"], False, ""],
+                             ["article_type", "jacket", ["Jackets"], False, ""],
+                             ["article_type", "coat", ["Jackets"], False, ""],
+                             ["article_type", "skirt", ["Skirts"], False, ""],
+                             ["article_type", "shirt", ["Shirts"], False, ""],
+                             ["color", "navy", ["Navy Blue"], False, ""]]}
+
+
+@pytest.mark.slow
+def test_type_recheck_hears_kurti_where_whisper_wrote_jacket(recogniser: SpeechToText, tmp_path: Path) -> None:
+    if not HAVE_ESPEAK:
+        pytest.skip("needs espeak-ng and sox")
+    stt = SpeechToText(terms=CatalogTerms.from_vocabulary(RECHECK_VOCAB))
+    stt._model = model = recogniser._model  # the same loaded model
+    encoded, tokenizer, frames = _encoded(model, _speak("I need a navy kurti for a girl under 80 dollars", tmp_path))
+    text, fixed = stt._recheck_type(model, encoded, tokenizer, "I need a navy jacket for a girl under $80.", frames)
+    assert text == "I need a navy kurti for a girl under $80." and fixed == [("jacket", "kurti")]
+    # said as written: nothing changes
+    for said, heard in (("I need a black jacket under 40 dollars", "I need a black jacket under $40."),
+                        ("can you find me a red coat for a woman", "Can you find me a red coat for a woman?"),
+                        ("show me a white skirt", "Show me a white skirt.")):
+        encoded, tokenizer, frames = _encoded(model, _speak(said, tmp_path))
+        assert stt._recheck_type(model, encoded, tokenizer, heard, frames) == (heard, []), said
 
 
 @pytest.mark.slow
