@@ -751,12 +751,17 @@ class SpeechToText:
         if self.slot_fill:
             text, filled = self._fill_slot(model, encoder_output, tokenizer, text)
             fixed += filled
-        if self.type_recheck:
-            text, swapped = self._recheck_type(model, encoder_output, tokenizer, text, frames)
-            if swapped:  # a type the correction put in and the recheck replaced is one change
+        for field in self.recheck_fields:
+            text, swapped = self._recheck(model, encoder_output, tokenizer, text, frames, field)
+            if swapped:  # a term the correction put in and the recheck replaced is one change
                 fixed = [f for f in fixed if f[1] != swapped[0][0]] + [
                     next(((h, swapped[0][1]) for h, t in fixed if t == swapped[0][0]), swapped[0])]
         return text, fixed
+
+    @property
+    def recheck_fields(self) -> tuple[str, ...]:
+        """The fields :meth:`_recheck` checks where a request names them."""
+        return ("article_type",) if self.type_recheck else ()
 
     def _silence(self, model: Any, shape: tuple[int, ...]) -> np.ndarray:
         """Whisper's encoder output for silence in a window of ``shape`` (computed once per shape):
@@ -770,8 +775,8 @@ class SpeechToText:
             self._silences[shape] = np.asarray(model.encode(pad_or_trim(features[:, :frames], frames)))
         return self._silences[shape]
 
-    def _recheck_type(self, model: Any, encoder_output: Any, tokenizer: Any, text: str,
-                      frames: int) -> tuple[str, list[tuple[str, str]]]:
+    def _recheck(self, model: Any, encoder_output: Any, tokenizer: Any, text: str, frames: int,
+                 field: str = "article_type") -> tuple[str, list[tuple[str, str]]]:
         """The article type the audio itself favours where the transcript names one. Whisper's
         language model prefers common words: espeak-ng's "kurta" comes out as "coat" or
         "jacket", though the audio's evidence (log-probability with the audio minus without it,
@@ -783,8 +788,8 @@ class SpeechToText:
         is scored (with and without the audio, one batched call). The best replaces the
         transcript when its evidence beats the heard sentence's by RECHECK_MARGIN. It also checks
         a type the catalog correction or slot filling put in."""
-        found = self.terms.find(text, "article_type")
-        firsts = self.terms.first_tokens(tokenizer, ("article_type",))
+        found = self.terms.find(text, field)
+        firsts = self.terms.first_tokens(tokenizer, (field,))
         if found is None or not firsts:
             return text, []
         start, end, heard_term = found
@@ -814,7 +819,7 @@ class SpeechToText:
         for k in np.argsort(-evidence)[:RECHECK_FIRST_TOKENS]:
             if evidence[k] <= own:  # the audio favours the heard word's start most: nothing to try
                 break
-            for term in self.terms.starting_with(tokenizer, int(firsts_arr[k]), ("article_type",))[:2]:
+            for term in self.terms.starting_with(tokenizer, int(firsts_arr[k]), (field,))[:2]:
                 if self.terms.meanings.get(term, term) != meaning and term not in terms:
                     terms.append(term)
         if not terms:
@@ -831,7 +836,7 @@ class SpeechToText:
         best = int(np.argmax(gains))
         if gains[best] <= RECHECK_MARGIN:
             return text, []
-        log.debug("speech: type %r -> %r (evidence +%.1f): %r", heard_term, terms[best], gains[best], text)
+        log.debug("speech: %s %r -> %r (evidence +%.1f): %r", field, heard_term, terms[best], gains[best], text)
         return sentences[best + 1], [(heard_term, terms[best])]
 
     def _correct_by_sound(self, model: Any, encoder_output: Any, tokenizer: Any, text: str,
@@ -984,7 +989,7 @@ MAX_MERGE_CANDIDATES = 2
 SLOT_MIN_LOGPROB = -6.0
 SLOT_PLACES = 3
 SLOT_TERMS_PER_PLACE = 2
-#: Type recheck (``SpeechToText._recheck_type``): the catalog types whose first tokens the audio
+#: Type recheck (``SpeechToText._recheck``): the catalog types whose first tokens the audio
 #: favours most before the heard type word are tried, and one replaces it when the audio's evidence
 #: (log-probability with the audio minus without) for its sentence beats the heard one's by this.
 RECHECK_FIRST_TOKENS = 3
@@ -1120,12 +1125,12 @@ class CatalogTerms:
     slot_fields = ("article_type",)
 
     def _token_index(self, tokenizer: Any) -> dict[int, list[str]]:
-        """First token of " term" -> the terms of the slot fields starting with it, shortest first."""
+        """First token of " term" -> the terms (of any field) starting with it, shortest first."""
         key = id(getattr(tokenizer, "tokenizer", tokenizer))
         if self._first_tokens is None or self._first_tokens[0] != key:
             index: dict[int, list[str]] = {}
             for term in self._ordered:
-                if self.fields[term] in self.slot_fields:
+                if self.fields[term] is not None:
                     ids = tokenizer.encode(" " + term)
                     if ids:
                         index.setdefault(ids[0], []).append(term)

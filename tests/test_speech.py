@@ -567,18 +567,18 @@ def test_type_recheck_takes_the_type_the_audio_favours_over_the_prior() -> None:
     audio = np.ones((1, 2, 2), np.float32)
     stt._silences[audio.shape] = np.zeros_like(audio)  # no encoder needed for silence
     kurta = EvidenceWhisper(tok, said="kurta", common="coat", lean=3.0)
-    text, fixed = stt._recheck_type(kurta, audio, tok, "a navy coat please", 10)
+    text, fixed = stt._recheck(kurta, audio, tok, "a navy coat please", 10)
     assert text == "a navy kurta please" and fixed == [("coat", "kurta")]
     assert kurta.calls == 2  # one decoder step with and without the audio, one batched scoring
     # the audio says "coat": the heard word's start is what the audio favours, nothing is scored
     coat = EvidenceWhisper(tok, said="coat", common="coat", lean=3.0)
-    assert stt._recheck_type(coat, audio, tok, "a navy coat please", 10) == ("a navy coat please", [])
+    assert stt._recheck(coat, audio, tok, "a navy coat please", 10) == ("a navy coat please", [])
     assert coat.calls == 1
     # a faint lean of the audio is not enough (RECHECK_MARGIN)
     faint = EvidenceWhisper(tok, said="kurta", common="coat", lean=0.5)
-    assert stt._recheck_type(faint, audio, tok, "a navy coat please", 10) == ("a navy coat please", [])
+    assert stt._recheck(faint, audio, tok, "a navy coat please", 10) == ("a navy coat please", [])
     # no type named: nothing to recheck
-    assert stt._recheck_type(kurta, audio, tok, "a navy one please", 10) == ("a navy one please", [])
+    assert stt._recheck(kurta, audio, tok, "a navy one please", 10) == ("a navy one please", [])
 
 
 def test_sequence_log_probability_matches_a_brute_force_sum() -> None:
@@ -782,14 +782,14 @@ def test_type_recheck_hears_kurti_where_whisper_wrote_jacket(recogniser: SpeechT
     stt = SpeechToText(terms=CatalogTerms.from_vocabulary(RECHECK_VOCAB))
     stt._model = model = recogniser._model  # the same loaded model
     encoded, tokenizer, frames = _encoded(model, _speak("I need a navy kurti for a girl under 80 dollars", tmp_path))
-    text, fixed = stt._recheck_type(model, encoded, tokenizer, "I need a navy jacket for a girl under $80.", frames)
+    text, fixed = stt._recheck(model, encoded, tokenizer, "I need a navy jacket for a girl under $80.", frames)
     assert text == "I need a navy kurti for a girl under $80." and fixed == [("jacket", "kurti")]
     # said as written: nothing changes
     for said, heard in (("I need a black jacket under 40 dollars", "I need a black jacket under $40."),
                         ("can you find me a red coat for a woman", "Can you find me a red coat for a woman?"),
                         ("show me a white skirt", "Show me a white skirt.")):
         encoded, tokenizer, frames = _encoded(model, _speak(said, tmp_path))
-        assert stt._recheck_type(model, encoded, tokenizer, heard, frames) == (heard, []), said
+        assert stt._recheck(model, encoded, tokenizer, heard, frames) == (heard, []), said
 
 
 @pytest.mark.slow
