@@ -8,7 +8,8 @@ The dev set's 60 spoken queries use a handful of sentence shapes ("X in C under 
 reads each with espeak-ng (sox to 16 kHz, as ``materialize.py --speak`` does), transcribes it
 with the default recogniser and parses both the typed and the heard sentence with the catalog
 parser. Reported: corpus WER, and the share of requests whose heard parse names the same article
-type, colour, gender and price cap as the typed one (all four, and each field), with the misses.
+type, colour, gender and price cap as the typed one (all four, and each field), with the misses;
+also the same clips transcribed without the type recheck.
 
 Only kinds and colours the served catalog has are used; each reading differs a little (sox
 dithers), so figures move by a few points between runs.
@@ -116,6 +117,9 @@ def markdown(res: dict) -> str:
              f"| corpus WER | {s['wer']:.3f} |",
              f"| heard request = typed request (type, colour, gender and price cap) | {s['agreement']:.3f} |"]
     lines += [f"| same {f} | {v:.3f} |" for f, v in s["per_field"].items()]
+    w = s["without_type_recheck"]
+    lines += ["", "The same clips without the type recheck (`SHOP_SPEECH_TYPE_RECHECK=false`): heard = typed "
+              f"{w['agreement']:.3f}; " + ", ".join(f"same {f} {v:.3f}" for f, v in w["per_field"].items()) + "."]
     lines += ["", "## Words most often lost", "", "| field | typed words | misses |", "|---|---|---|"]
     lines += [f"| {f} | {w or '(none)'} | {n} |" for f, w, n in res["misses"][:25]]
     lines += ["", "## Requests heard differently (first 30)", "", "| typed | heard |", "|---|---|"]
@@ -145,8 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     ensure_index(settings, progress=False)
     index = ProductIndex.load(settings.resolved_index_dir(), settings)
     parser = ConstraintParser(index.vocab)
-    stt = SpeechToText.from_settings(SpeechSettings(), vocabulary_file=settings.resolved_index_dir() / "vocabulary.json")
+    vocab_file = settings.resolved_index_dir() / "vocabulary.json"
+    stt = SpeechToText.from_settings(SpeechSettings(), vocabulary_file=vocab_file)
     stt.load()
+    # the same clips without the type recheck (the same loaded model)
+    plain = SpeechToText.from_settings(SpeechSettings(speech_type_recheck=False), vocabulary_file=vocab_file)
+    plain._model = stt._model
+    plain_same = {f: 0 for f in FIELDS}
+    plain_all = 0
     reqs = requests(index.vocab.values, args.n, args.seed)
     rows, errors, words = [], 0, 0
     missed: collections.Counter = collections.Counter()
@@ -163,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             for f in FIELDS:
                 if not same[f]:
                     missed[(f, r["said"][f])] += 1
+            without = reading(parser, plain.transcribe(wav.read_bytes()).text)
+            plain_all += without == typed
+            for f in FIELDS:
+                plain_same[f] += without[f] == typed[f]
             rows.append({"text": r["text"], "heard": heard.text, "whisper": heard.raw_text, "typed": typed,
                          "got": got, "same": all(same.values()), "fields": same, "confidence": heard.confidence})
             print(f"[{i + 1}/{len(reqs)}] {'ok ' if rows[-1]['same'] else 'XX '} {r['text']} -> {heard.text}",
@@ -173,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                "wer": round(errors / max(1, words), 4),
                "agreement": round(sum(r["same"] for r in rows) / n, 4),
                "per_field": {f: round(sum(r["fields"][f] for r in rows) / n, 4) for f in FIELDS},
+               "without_type_recheck": {"agreement": round(plain_all / n, 4),
+                                        "per_field": {f: round(v / n, 4) for f, v in plain_same.items()}},
                "seconds": round(time.perf_counter() - t0, 1)}
     res = {"benchmark": "voice_broad", "machine": info, "code": code_version(), "note": SHARED_NOTE,
            "seed": args.seed, "summary": summary,
