@@ -69,6 +69,15 @@ LATENCY_PHRASES = [
 ]
 
 
+def have_speech_tools() -> bool:
+    """espeak-ng and sox are on PATH; else says which is missing (on stderr)."""
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            print(f"error: {tool} is not installed (make setup installs it)", file=sys.stderr)
+            return False
+    return True
+
+
 def speak(text: str, wav: Path) -> None:
     """espeak-ng -> 16 kHz mono WAV, as materialize.py --speak does."""
     raw = wav.with_suffix(".raw.wav")
@@ -393,10 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                          "and Whisper's errors move with it): WER and voice nDCG as mean and range; 1: one reading")
     ap.add_argument("--keep", type=Path, help="materialize into this folder and keep it (default: a temp folder)")
     args = ap.parse_args(argv)
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            print(f"error: {tool} is not installed (make setup installs it)", file=sys.stderr)
-            return 2
+    if not have_speech_tools():
+        return 2
 
     from nlu.speech import SpeechSettings, SpeechToText
     from retrieval.cli import ensure_index

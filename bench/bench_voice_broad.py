@@ -24,8 +24,6 @@ import argparse
 import collections
 import json
 import random
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import SHARED_NOTE, code_version, machine_info  # noqa: E402
+from bench_voice import have_speech_tools, speak  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -94,13 +93,6 @@ def requests(vocab_values: dict[str, list[str]], n: int, seed: int) -> list[dict
     return out
 
 
-def speak(text: str, wav: Path) -> None:
-    raw = wav.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(wav)], check=True)
-    raw.unlink()
-
-
 def reading(parser, text: str) -> dict:
     q = parser.parse(text)
     return {"article_type": (q.wanted("article_type") or (None,))[0], "color": (q.wanted("color") or (None,))[0],
@@ -133,10 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=120)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            print(f"error: {tool} is not installed (make setup installs it)", file=sys.stderr)
-            return 2
+    if not have_speech_tools():
+        return 2
 
     from nlu.constraints import ConstraintParser
     from nlu.speech import SpeechSettings, SpeechToText, word_errors

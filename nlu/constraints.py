@@ -352,7 +352,7 @@ class ConstraintParser:
         kinds = [f for f in found if f[2].field == "article_type" and not f[2].negated]
         if len(kinds) < 2:
             return found
-        as_colour = {id(f): self._as_colour(f[2]) for f in kinds if self._as_colour(f[2]) is not None}
+        as_colour = {id(f): e for f in kinds if (e := self._as_colour(f[2])) is not None}
         if not as_colour or len(as_colour) == len(kinds) or any(c.field == "color" and not c.negated
                                                                  for _, _, c in found):
             return found

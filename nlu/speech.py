@@ -751,17 +751,12 @@ class SpeechToText:
         if self.slot_fill:
             text, filled = self._fill_slot(model, encoder_output, tokenizer, text)
             fixed += filled
-        for field in self.recheck_fields:
-            text, swapped = self._recheck(model, encoder_output, tokenizer, text, frames, field)
-            if swapped:  # a term the correction put in and the recheck replaced is one change
-                fixed = [f for f in fixed if f[1] != swapped[0][0]] + [
-                    next(((h, swapped[0][1]) for h, t in fixed if t == swapped[0][0]), swapped[0])]
+        if self.type_recheck:
+            text, swapped = self._recheck(model, encoder_output, tokenizer, text, frames, "article_type")
+            for was, now in swapped:  # a term the correction put in and the recheck replaced: one change
+                heard = next((h for h, t in fixed if t == was), was)
+                fixed = [f for f in fixed if f[1] != was] + [(heard, now)]
         return text, fixed
-
-    @property
-    def recheck_fields(self) -> tuple[str, ...]:
-        """The fields :meth:`_recheck` checks where a request names them."""
-        return ("article_type",) if self.type_recheck else ()
 
     def _silence(self, model: Any, shape: tuple[int, ...]) -> np.ndarray:
         """Whisper's encoder output for silence in a window of ``shape`` (computed once per shape):
@@ -825,14 +820,8 @@ class SpeechToText:
         if not terms:
             return text, []
         sentences = [text] + [apply_corrections(text, [Candidate(start, end, heard_term, t, "")]) for t in terms]
-        tokens = [tokenizer.encode(" " + x.strip()) for x in sentences] * 2
-        batch = np.ascontiguousarray(np.concatenate([np.repeat(enc, len(sentences), axis=0),
-                                                     np.repeat(silent, len(sentences), axis=0)]))
-        results = model.model.align(ctranslate2.StorageView.from_array(batch), base, tokens,
-                                    [frames] * len(tokens))
-        scores = [sum(math.log(max(p, 1e-12)) for p in r.text_token_probs) for r in results]
-        n = len(sentences)
-        gains = [(scores[i] - scores[0]) - (scores[n + i] - scores[n]) for i in range(1, n)]
+        audio, prior = _sentence_log_probs(model, [enc, silent], tokenizer, sentences, frames)
+        gains = [(audio[i] - audio[0]) - (prior[i] - prior[0]) for i in range(1, len(sentences))]
         best = int(np.argmax(gains))
         if gains[best] <= RECHECK_MARGIN:
             return text, []
@@ -846,15 +835,8 @@ class SpeechToText:
         candidates += self.terms.merges(text, limit=MAX_MERGE_CANDIDATES)
         if not candidates:
             return text, []
-        import ctranslate2
-
         sentences = [text] + [c.sentence for c in candidates]
-        tokens = [tokenizer.encode(" " + t.strip()) for t in sentences]
-        encoded = np.ascontiguousarray(np.repeat(np.asarray(encoder_output), len(sentences), axis=0))
-        results = model.model.align(ctranslate2.StorageView.from_array(encoded),
-                                    list(tokenizer.sot_sequence) + [tokenizer.no_timestamps], tokens,
-                                    [frames] * len(sentences))
-        scores = [sum(math.log(max(p, 1e-12)) for p in r.text_token_probs) for r in results]
+        scores = _sentence_log_probs(model, [encoder_output], tokenizer, sentences, frames)[0]
         # The bonus is the prior that this is a request for a product. Without a catalog word or a
         # price in it ("Hello.", "No thanks.", "What is the price?") there is no such evidence;
         # "Melty not even the $100." has a price (and becomes "Belt ..."). A merge replaces a
@@ -1035,6 +1017,22 @@ def _forced_greedy(model: Any, encoder_output: np.ndarray, prompts: list[list[in
     return model.model.generate(ctranslate2.StorageView.from_array(batch), prompts, beam_size=1,
                                 return_logits_vocab=True, suppress_blank=False,
                                 max_length=min(model.max_length, max(len(p) for p in prompts) + extra))
+
+
+def _sentence_log_probs(model: Any, encoder_outputs: Sequence[np.ndarray], tokenizer: Any,
+                        sentences: Sequence[str], frames: int) -> list[list[float]]:
+    """Whisper's log-probability of each sentence (teacher-forced, one batched ``align`` call) on
+    each encoder output ((1, T, d) each): one list of sentence scores per encoder output."""
+    import ctranslate2
+
+    tokens = [tokenizer.encode(" " + t.strip()) for t in sentences]
+    batch = np.ascontiguousarray(np.concatenate([np.repeat(np.asarray(e), len(sentences), axis=0)
+                                                 for e in encoder_outputs]))
+    results = model.model.align(ctranslate2.StorageView.from_array(batch),
+                                list(tokenizer.sot_sequence) + [tokenizer.no_timestamps],
+                                tokens * len(encoder_outputs), [frames] * (len(tokens) * len(encoder_outputs)))
+    scores = [sum(math.log(max(p, 1e-12)) for p in r.text_token_probs) for r in results]
+    return [scores[i:i + len(sentences)] for i in range(0, len(scores), len(sentences))]
 
 
 def _log_softmax(step: Any) -> np.ndarray:
