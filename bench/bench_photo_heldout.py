@@ -12,7 +12,8 @@ attention fusion compares with the feature-level sum, on the served catalog's he
   kind, of products outside the catalog). Read only, never trained on: photo search through the
   engine (the product itself excluded, the gallery without held-out copies), scored like
   ``score.py`` (relevant: same article type and colour), with a bootstrap interval. 931 queries
-  against the dev set's 40 photo queries: the better estimate of photo nDCG@10.
+  against the dev set's 40 photo queries: the better estimate of photo nDCG@10. Also composed:
+  the same photo with "like this but in <colour>" (another colour the catalog has for its type).
 * Fusion: the held-out generated requests of training (``retrieval.train._fusion_data``),
   recall@10 of the fused vector alone (no filters) for attention and for the feature-level sum,
   overall and by which parts a request has.
@@ -124,7 +125,8 @@ def thumbnails(engine, catalog_dir: Path, seed: int = 0) -> dict | None:
         m.gallery = PhotoGallery(g.vectors[~val], {f: g.labels[f][~val] for f in g.labels})
     combo = Counter((p.article_type, p.color) for p in idx.products)
     gains = 1 / np.log2(np.arange(10) + 2)
-    rows, missing = [], 0
+    rows, composed, missing = [], [], 0
+    rng = np.random.default_rng(seed)
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
@@ -143,6 +145,15 @@ def thumbnails(engine, catalog_dir: Path, seed: int = 0) -> dict | None:
                 ndcg = float((gains[:len(rel)] * rel).sum() / gains[:min(n_rel, 10)].sum()) if n_rel > 0 else None
                 rows.append((top["article_type"] == p.article_type, top["color"] == p.color, ndcg,
                              float(rel.mean()) if len(rel) else 0.0, bool(len(rel) and rel[0])))
+                # composed: the same photo and another colour the catalog has for this type
+                others = sorted(c for t, c in combo if t == p.article_type and c != p.color and c)
+                if others:
+                    colour = others[rng.integers(len(others))]
+                    r = engine.search(f"like this but in {colour.lower()}", image=z.read(name), k=10,
+                                      exclude_ids=[p.id])
+                    rel = np.array([h.product.article_type == p.article_type and h.product.color == colour
+                                    for h in r.hits], bool)
+                    composed.append(float((gains[:len(rel)] * rel).sum() / gains[:min(combo[(p.article_type, colour)], 10)].sum()))
     finally:
         m.gallery = g
     scored = [r for r in rows if r[2] is not None]
@@ -154,7 +165,8 @@ def thumbnails(engine, catalog_dir: Path, seed: int = 0) -> dict | None:
             "both": round(float(np.mean([r[0] and r[1] for r in rows])), 4),
             "ndcg10": round(float(nd.mean()), 4), "ndcg10_95": [round(float(x), 4) for x in np.percentile(boot, [2.5, 97.5])],
             "p10": round(float(np.mean([r[3] for r in scored])), 4),
-            "hit1": round(float(np.mean([r[4] for r in scored])), 4)}
+            "hit1": round(float(np.mean([r[4] for r in scored])), 4),
+            "composed_n": len(composed), "composed_ndcg10": round(float(np.mean(composed)), 4) if composed else None}
 
 
 def fusion(engine) -> dict:
@@ -215,6 +227,9 @@ def main() -> int:
                f"| type and colour both right | {t['both']:.3f} |",
                f"| nDCG@10 (n={t['n_scored']}) | {t['ndcg10']:.3f} (95% bootstrap {t['ndcg10_95'][0]:.3f}-{t['ndcg10_95'][1]:.3f}) |",
                f"| P@10 | {t['p10']:.3f} |", f"| hit@1 | {t['hit1']:.3f} |"]
+        if t.get("composed_n"):
+            md += [f"| composed nDCG@10 (\"like this but in <colour>\", another colour the catalog has for the type; "
+                   f"relevant: same type, that colour; n={t['composed_n']}) | {t['composed_ndcg10']:.3f} |"]
     md += ["", f"## Fusion: recall@10 of the fused vector alone on {f['n']} held-out generated requests", "",
            "| parts | n | attention | feature-level sum |", "|---|---|---|---|",
            f"| all | {f['n']} | {f['attention']:.3f} | {f['feature_sum']:.3f} |"]

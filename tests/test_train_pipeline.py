@@ -7,6 +7,7 @@ import numpy as np
 
 from retrieval.search import MultimodalModels, SearchEngine
 from retrieval.train import held_out, train_all
+from tests.fakes import FakeImageEncoder
 from tests.fixtures import write_image
 
 
@@ -114,3 +115,63 @@ def test_the_same_photo_again_is_not_encoded_again(tiny_index, encoders, tmp_pat
     engine.forget_photos()
     engine.search(image=photo, k=3)
     assert len(calls) == 3
+
+
+class TappedFakeImageEncoder(FakeImageEncoder):
+    """The fake encoder, also handing over block maps (n, 192, 7, 7) made from each photo's colour
+    histogram, and an untrained EfficientNet-Lite0 for the tail to copy: enough for train_all to
+    train a photo tail without the real weights."""
+
+    def __init__(self) -> None:
+        from nlu.photo_tail import _network
+
+        super().__init__()
+        self.network = _network("efficientnet-lite0")
+        self.tapped_calls: list[int] = []  # rows encoded by each call with maps
+
+    def encode_tapped(self, items, tap):  # the query-time path (not used by training)
+        vecs = self.encode(items)
+        return vecs, self._maps(vecs)
+
+    @staticmethod
+    def _maps(vecs: np.ndarray) -> np.ndarray:
+        maps = np.zeros((len(vecs), 192, 7, 7), np.float16)
+        maps[:, :16] = vecs[:, :, None, None]
+        return maps
+
+    def encode_files(self, paths, batch_size: int = 32, progress: bool = False, on_batch=None, transform=None,
+                     tap=None):
+        vecs, errors = super().encode_files(paths, batch_size, progress, on_batch, transform)
+        if tap is None:
+            return vecs, errors
+        self.tapped_calls.append(len(paths))
+        return vecs, errors, self._maps(vecs)
+
+
+def test_the_photo_tail_trains_on_a_second_copy_of_the_training_photos(tiny_settings, tiny_index, encoders):
+    from retrieval.train import LOWRES_FILE, TAIL_COPIES, TAIL_COPY_FILE, TAIL_TAP
+
+    assert TAIL_COPIES == 2
+    image_encoder = TappedFakeImageEncoder()
+    metrics = train_all(tiny_settings, progress=False, image_encoder=image_encoder, text_encoder=encoders[0],
+                        quick=True, tail=True)
+    folder = tiny_settings.resolved_index_dir()
+    low_ids = np.load(folder / LOWRES_FILE)["ids"]
+    train_ids = np.array([i for i in low_ids if not held_out(tiny_index.products[i].id)])
+    assert 0 < len(train_ids) < len(low_ids)  # the tiny catalog has held-out products
+    copy = np.load(folder / TAIL_COPY_FILE.format(tap=TAIL_TAP, copy=1))
+    assert np.array_equal(copy["ids"], train_ids)  # held-out products get no second copy
+    assert copy["maps"].shape == (len(train_ids), 192, 7, 7)
+    # another crop and size of the same photos: not the first copy's maps
+    first = np.load(folder / "lowres_maps_tap13.npy")
+    rows = np.searchsorted(low_ids, train_ids)
+    assert not np.array_equal(first[rows], copy["maps"])
+    tail = metrics["photo_tail"]
+    assert tail["copies"] == 2
+    assert tail["n_train_rows"] == 2 * len(train_ids) and tail["n_val_rows"] == len(low_ids) - len(train_ids)
+    assert (folder / "models" / "photo_tail.json").exists()
+    assert image_encoder.tapped_calls == [len(low_ids), len(train_ids)]
+
+    again = TappedFakeImageEncoder()  # the copies are cached: a retrain encodes nothing
+    train_all(tiny_settings, progress=False, image_encoder=again, text_encoder=encoders[0], quick=True, tail=True)
+    assert again.tapped_calls == []
