@@ -827,7 +827,9 @@ def test_a_request_that_names_only_its_price_gets_the_catalog_allowance(recognis
     # what Whisper base once heard for "belt in olive under 100 dollars": no catalog word, a price
     encoded, tokenizer, frames = _encoded(model, _speak("belt in olive under 100 dollars", tmp_path))
     text, fixes = stt._correct(model, encoded, tokenizer, "Melty not even the $100.", frames)
-    assert text.lower().startswith("belt") and ("melty", "belt") in fixes, (text, fixes)
+    # "belt" or "belts": each reading of the clip differs a little (sox dithers) and either wins
+    assert text.lower().startswith("belt") and any(f in fixes for f in (("melty", "belt"), ("melty", "belts"))), \
+        (text, fixes)
     # a price alone is left as it was said
     encoded, tokenizer, frames = _encoded(model, _speak("under 50 dollars", tmp_path))
     assert stt._correct(model, encoded, tokenizer, "Under $50.", frames) == ("Under $50.", [])
