@@ -27,7 +27,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -51,32 +53,45 @@ def _top(d: dict) -> str:
     return max(d, key=d.get)
 
 
+@contextmanager
+def held_out_gallery(engine) -> Iterator[np.ndarray]:
+    """The engine's type-vote gallery without the held-out products' copies (no held-out copy
+    votes for itself) while the block runs; yields the held-out products' rows."""
+    from retrieval.search import PhotoGallery
+    from retrieval.train import LOWRES_FILE, held_out
+
+    m, idx = engine.models, engine.index
+    ids = np.load(idx.path / LOWRES_FILE)["ids"]
+    val = np.array([held_out(idx.products[i].id) for i in ids])
+    g = m.gallery
+    if g is not None:
+        m.gallery = PhotoGallery(g.vectors[~val], {f: g.labels[f][~val] for f in g.labels})
+    try:
+        yield ids[val]
+    finally:
+        m.gallery = g
+
+
 def readers(engine) -> dict:
     from PIL import Image
 
     from nlu.augment import shopper_copy
     from nlu.colour import colour_features
-    from retrieval.search import PhotoGallery
-    from retrieval.train import LOWRES_FILE, held_out
 
     m, idx = engine.models, engine.index
-    low = np.load(idx.path / LOWRES_FILE)
-    val = np.array([held_out(idx.products[i].id) for i in low["ids"]])
-    g = m.gallery
-    m.gallery = PhotoGallery(g.vectors[~val], {f: g.labels[f][~val] for f in g.labels})  # no held-out copy votes
     rows = []
-    for i in low["ids"][val]:
-        p = idx.products[i]
-        pil = shopper_copy(Image.open(p.image).convert("RGB"), np.random.default_rng(int(i)))  # training's copy
-        vec, maps = engine._encode_views(pil)
-        heads = {f: _d(m.heads.classes[f], pr[0]) for f, pr in m.heads.proba(vec[None]).items()}
-        tail = {f: _d(m.tail.classes[f], pr.mean(0)) for f, pr in m.tail.proba(maps).items()} \
-            if m.tail is not None and maps is not None else None
-        pixels = _d(m.namer.classes, m.namer.proba(colour_features(pil)[None])[0]) if m.namer else None
-        votes = _d(m.heads.classes["article_type"], m.gallery.votes(vec, "article_type",
-                                                                    m.heads.classes["article_type"]) + 0.02)
-        rows.append((p.article_type, p.color, heads, tail, pixels, votes))
-    m.gallery = g
+    with held_out_gallery(engine) as val_ids:
+        for i in val_ids:
+            p = idx.products[i]
+            pil = shopper_copy(Image.open(p.image).convert("RGB"), np.random.default_rng(int(i)))  # training's copy
+            vec, maps = engine._encode_views(pil)
+            heads = {f: _d(m.heads.classes[f], pr[0]) for f, pr in m.heads.proba(vec[None]).items()}
+            tail = {f: _d(m.tail.classes[f], pr.mean(0)) for f, pr in m.tail.proba(maps).items()} \
+                if m.tail is not None and maps is not None else None
+            pixels = _d(m.namer.classes, m.namer.proba(colour_features(pil)[None])[0]) if m.namer else None
+            votes = _d(m.heads.classes["article_type"], m.gallery.votes(vec, "article_type",
+                                                                        m.heads.classes["article_type"]) + 0.02)
+            rows.append((p.article_type, p.color, heads, tail, pixels, votes))
 
     def acc(field: str, fn) -> float:
         return round(float(np.mean([fn(r) == (r[0] if field == "type" else r[1]) for r in rows])), 4)
@@ -106,56 +121,51 @@ def readers(engine) -> dict:
 THUMBS = Path("fashion-44k") / "thumbs.zip"
 
 
+_GAINS = 1 / np.log2(np.arange(10) + 2)  # DCG discount of ranks 1..10
+
+
+def _ndcg10(rel: np.ndarray, n_rel: int) -> float:
+    """nDCG@10 of a ranked list's relevance flags (rel, up to 10) with n_rel relevant in the catalog."""
+    return float((_GAINS[:len(rel)] * rel).sum() / _GAINS[:min(n_rel, 10)].sum())
+
+
 def thumbnails(engine, catalog_dir: Path, seed: int = 0) -> dict | None:
     """Photo search with the held-out products' real thumbnails (None without thumbs.zip)."""
     import zipfile
     from collections import Counter
 
-    from retrieval.search import PhotoGallery
-    from retrieval.train import LOWRES_FILE, held_out
-
     path = Path(catalog_dir).resolve().parent / THUMBS
     if not path.exists():
         return None
-    m, idx = engine.models, engine.index
-    low = np.load(idx.path / LOWRES_FILE)
-    val = np.array([held_out(idx.products[i].id) for i in low["ids"]])
-    g = m.gallery
-    if g is not None:
-        m.gallery = PhotoGallery(g.vectors[~val], {f: g.labels[f][~val] for f in g.labels})
+    idx = engine.index
     combo = Counter((p.article_type, p.color) for p in idx.products)
-    gains = 1 / np.log2(np.arange(10) + 2)
     rows, composed, missing = [], [], 0
     rng = np.random.default_rng(seed)
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            for i in low["ids"][val]:
-                p = idx.products[i]
-                name = f"images/{p.id}.jpg"
-                if name not in names:
-                    missing += 1
-                    continue
-                r = engine.search(image=z.read(name), k=10, exclude_ids=[p.id])
-                top = {f: r.photo["proba"][f][0][int(np.argmax(r.photo["proba"][f][1]))]
-                       for f in ("article_type", "color")}
-                rel = np.array([h.product.article_type == p.article_type and h.product.color == p.color
+    with held_out_gallery(engine) as val_ids, zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        for i in val_ids:
+            p = idx.products[i]
+            name = f"images/{p.id}.jpg"
+            if name not in names:
+                missing += 1
+                continue
+            photo = z.read(name)
+            r = engine.search(image=photo, k=10, exclude_ids=[p.id])
+            top = {f: r.photo["proba"][f][0][int(np.argmax(r.photo["proba"][f][1]))] for f in ("article_type", "color")}
+            rel = np.array([h.product.article_type == p.article_type and h.product.color == p.color
+                            for h in r.hits], bool)
+            n_rel = combo[(p.article_type, p.color)] - 1  # the query's own product is excluded
+            rows.append((top["article_type"] == p.article_type, top["color"] == p.color,
+                         _ndcg10(rel, n_rel) if n_rel > 0 else None,
+                         float(rel.mean()) if len(rel) else 0.0, bool(len(rel) and rel[0])))
+            # composed: the same photo and another colour the catalog has for this type
+            others = sorted(c for t, c in combo if t == p.article_type and c != p.color and c)
+            if others:
+                colour = others[rng.integers(len(others))]
+                r = engine.search(f"like this but in {colour.lower()}", image=photo, k=10, exclude_ids=[p.id])
+                rel = np.array([h.product.article_type == p.article_type and h.product.color == colour
                                 for h in r.hits], bool)
-                n_rel = combo[(p.article_type, p.color)] - 1  # the query's own product is excluded
-                ndcg = float((gains[:len(rel)] * rel).sum() / gains[:min(n_rel, 10)].sum()) if n_rel > 0 else None
-                rows.append((top["article_type"] == p.article_type, top["color"] == p.color, ndcg,
-                             float(rel.mean()) if len(rel) else 0.0, bool(len(rel) and rel[0])))
-                # composed: the same photo and another colour the catalog has for this type
-                others = sorted(c for t, c in combo if t == p.article_type and c != p.color and c)
-                if others:
-                    colour = others[rng.integers(len(others))]
-                    r = engine.search(f"like this but in {colour.lower()}", image=z.read(name), k=10,
-                                      exclude_ids=[p.id])
-                    rel = np.array([h.product.article_type == p.article_type and h.product.color == colour
-                                    for h in r.hits], bool)
-                    composed.append(float((gains[:len(rel)] * rel).sum() / gains[:min(combo[(p.article_type, colour)], 10)].sum()))
-    finally:
-        m.gallery = g
+                composed.append(_ndcg10(rel, combo[(p.article_type, colour)]))
     scored = [r for r in rows if r[2] is not None]
     nd = np.array([r[2] for r in scored])
     boot = np.random.default_rng(seed).choice(nd, (1000, len(nd))).mean(1)
