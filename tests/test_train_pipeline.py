@@ -175,3 +175,12 @@ def test_the_photo_tail_trains_on_a_second_copy_of_the_training_photos(tiny_sett
     again = TappedFakeImageEncoder()  # the copies are cached: a retrain encodes nothing
     train_all(tiny_settings, progress=False, image_encoder=again, text_encoder=encoders[0], quick=True, tail=True)
     assert again.tapped_calls == []
+
+
+def test_copy_zero_is_not_a_tail_copy(tiny_index):
+    import pytest
+
+    from retrieval.train import tail_copy_maps
+
+    with pytest.raises(ValueError, match="copy 0"):
+        tail_copy_maps(tiny_index, np.array([0]), 0, 13, TappedFakeImageEncoder())
