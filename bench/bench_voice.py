@@ -113,7 +113,7 @@ def transcribe_all(stt, clips: list[tuple[str, str, bytes]]) -> dict:
                      "corrections": [list(c) for c in t.corrections], "wer": round(e / max(1, n), 4),
                      "confidence": t.confidence, "language": t.language, "translated": t.translated,
                      "language_probability": t.language_probability, "seconds": round(dt, 4),
-                     "audio_s": t.duration_s})
+                     "audio_s": t.duration_s, "rate": t.rate, "agreement": t.agreement})
     return {"n": len(rows), "wer": round(errors / max(1, words), 4), "word_errors": errors, "reference_words": words,
             "mean_query_wer": round(statistics.fmean(r["wer"] for r in rows), 4),
             "exact_share": round(sum(r["wer"] == 0 for r in rows) / len(rows), 4),
@@ -125,19 +125,27 @@ def transcribe_all(stt, clips: list[tuple[str, str, bytes]]) -> dict:
             "rows": rows}
 
 
+def like(stt, **overrides):
+    """A recogniser with ``stt``'s options (prompt, catalog terms, readings, ...) but ``overrides``;
+    the model loads again unless the caller shares ``stt._model``."""
+    from nlu.speech import SpeechToText
+
+    options = dict(compute_type=stt.compute_type, cpu_threads=stt.cpu_threads, languages=stt.languages,
+                   cache_dir=stt.cache_dir, max_seconds=stt.max_seconds, max_bytes=stt.max_bytes,
+                   initial_prompt=stt.initial_prompt, terms=stt.terms, correction_bonus=stt.correction_bonus,
+                   beam_size=stt.beam_size, nbest_bonus=stt.nbest_bonus, window_seconds=stt.window_seconds,
+                   slot_fill=stt.slot_fill, type_recheck=stt.type_recheck, rates=stt.rates, reader=stt.reader)
+    return SpeechToText(stt.model_name, **{**options, **overrides})
+
+
 def thread_comparison(stt, clips: list[tuple[str, str, bytes]], threads: tuple[int, ...] = (1, 2),
                       rounds: int = 2) -> dict:
     """The same recogniser with 1 and 2 CPU threads, clip by clip in alternating order (the
     machine's speed drifts; a variant measured minutes later is not comparable): median RTF of
     each and the median per-clip time ratio."""
-    from nlu.speech import SpeechToText
-
     models = {}
     for n in threads:
-        other = SpeechToText(stt.model_name, compute_type=stt.compute_type, cpu_threads=n, languages=stt.languages,
-                             cache_dir=stt.cache_dir, initial_prompt=stt.initial_prompt, terms=stt.terms,
-                             beam_size=stt.beam_size, nbest_bonus=stt.nbest_bonus, correction_bonus=stt.correction_bonus,
-                             window_seconds=stt.window_seconds, slot_fill=stt.slot_fill)
+        other = like(stt, cpu_threads=n)  # workers: the cores / n (the readings of one clip run side by side)
         other.transcribe(clips[0][2])  # load + warm-up
         models[n] = other
     times: dict[int, list[float]] = {n: [] for n in threads}
@@ -164,16 +172,10 @@ def concurrency(stt, clips: list[tuple[str, str, bytes]], shoppers: int = 2, n: 
     one model in memory): wall time and median latency of a transcription."""
     import threading
 
-    from nlu.speech import SpeechToText
-
     data = [c[2] for c in clips[:n]]
     out = {"shoppers": shoppers, "clips_each": len(data), "threads_per_transcription": stt.cpu_threads, "by_workers": {}}
     for workers in (1, shoppers):
-        other = SpeechToText(stt.model_name, compute_type=stt.compute_type, cpu_threads=stt.cpu_threads,
-                             workers=workers, languages=stt.languages, cache_dir=stt.cache_dir,
-                             initial_prompt=stt.initial_prompt, terms=stt.terms, beam_size=stt.beam_size,
-                             nbest_bonus=stt.nbest_bonus, correction_bonus=stt.correction_bonus,
-                             window_seconds=stt.window_seconds, slot_fill=stt.slot_fill)
+        other = like(stt, workers=workers)
         other.transcribe(data[0])  # load + warm-up
         latencies: list[float] = []
 
@@ -431,16 +433,16 @@ def main(argv: list[str] | None = None) -> int:
         default = transcribe_all(stt, clips)
         threads = None
         print(f"default: WER {default['wer']:.3f}, RTF {default['rtf_wall']:.3f} (CPU {default['rtf_cpu']:.3f})")
-        variants = {"default (catalog prompt + catalog correction, beam 5)": {k: v for k, v in default.items() if k != "rows"}}
+        rates = ", ".join(f"{r:g}" for r in stt.rates)
+        variants = {f"default (catalog prompt + catalog correction, beam 5, readings at {rates})":
+                    {k: v for k, v in default.items() if k != "rows"}}
         if not args.quick:
-            base = dict(compute_type=stt.compute_type, cpu_threads=stt.cpu_threads, languages=stt.languages,
-                        cache_dir=stt.cache_dir, max_seconds=stt.max_seconds, max_bytes=stt.max_bytes,
-                        correction_bonus=stt.correction_bonus, beam_size=stt.beam_size,
-                        nbest_bonus=stt.nbest_bonus, window_seconds=stt.window_seconds, slot_fill=stt.slot_fill,
-                        type_recheck=stt.type_recheck)
             prompt, terms = stt.initial_prompt, stt.terms
-            for name, kw in (("plain Whisper (no prompt, no correction, greedy)",
-                              dict(initial_prompt=None, terms=None, beam_size=1)),
+            for name, kw in (("plain Whisper (no prompt, no correction, greedy, one reading)",
+                              dict(initial_prompt=None, terms=None, beam_size=1, rates=(1.0,))),
+                             ("default, one reading as recorded (SHOP_SPEECH_RATES=1)", dict(rates=(1.0,))),
+                             ("default, one reading at 0.85", dict(rates=(0.85,))),
+                             ("default, one reading at 0.9", dict(rates=(0.9,))),
                              ("catalog prompt, no correction", dict(initial_prompt=prompt, terms=None)),
                              ("catalog correction, no prompt", dict(initial_prompt=None, terms=terms)),
                              ("default, greedy (beam 1)", dict(initial_prompt=prompt, terms=terms, beam_size=1)),
@@ -451,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                    slot_fill=False)),
                              ("default without type recheck", dict(initial_prompt=prompt, terms=terms,
                                                                    type_recheck=False))):
-                other = SpeechToText(stt.model_name, **{**base, **kw})
+                other = like(stt, **kw)
                 other._model = stt._model  # the same loaded model, other decoding options
                 v = transcribe_all(other, clips)
                 variants[name] = {k: val for k, val in v.items() if k != "rows"}
@@ -492,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
                                  f"x {stt.workers} workers, beam "
                                  f"{stt.beam_size}, languages {list(stt.languages)}, prompt "
                                  f"{'catalog' if stt.initial_prompt else 'none'}, catalog correction "
-                                 f"{'on' if stt.terms else 'off'}",
+                                 f"{'on' if stt.terms else 'off'}, readings at {list(stt.rates)}",
                    "prompt": stt.initial_prompt, "min_confidence": ssettings.speech_min_confidence,
                    "catalog_terms": len(stt.terms) if stt.terms else 0, "correction_bonus": stt.correction_bonus,
                    "queries": str(args.queries)},

@@ -109,9 +109,12 @@ def markdown(res: dict) -> str:
              f"| corpus WER | {s['wer']:.3f} |",
              f"| heard request = typed request (type, colour, gender and price cap) | {s['agreement']:.3f} |"]
     lines += [f"| same {f} | {v:.3f} |" for f, v in s["per_field"].items()]
-    w = s["without_type_recheck"]
-    lines += ["", "The same clips without the type recheck (`SHOP_SPEECH_TYPE_RECHECK=false`): heard = typed "
-              f"{w['agreement']:.3f}; " + ", ".join(f"same {f} {v:.3f}" for f, v in w["per_field"].items()) + "."]
+    lines += ["", "The same clips with one setting changed (the same loaded model):", "",
+              "| variant | heard = typed | " + " | ".join(f"same {f}" for f in s["per_field"]) + " |",
+              "|---|---|" + "---|" * len(s["per_field"])]
+    for name, w in s["variants"].items():
+        lines.append(f"| {name} | {w['agreement']:.3f} | " + " | ".join(f"{v:.3f}" for v in w["per_field"].values())
+                     + " |")
     lines += ["", "## Words most often lost", "", "| field | typed words | misses |", "|---|---|---|"]
     lines += [f"| {f} | {w or '(none)'} | {n} |" for f, w, n in res["misses"][:25]]
     lines += ["", "## Requests heard differently (first 30)", "", "| typed | heard |", "|---|---|"]
@@ -142,11 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     vocab_file = settings.resolved_index_dir() / "vocabulary.json"
     stt = SpeechToText.from_settings(SpeechSettings(), vocabulary_file=vocab_file)
     stt.load()
-    # the same clips without the type recheck (the same loaded model)
-    plain = SpeechToText.from_settings(SpeechSettings(speech_type_recheck=False), vocabulary_file=vocab_file)
-    plain._model = stt._model
-    plain_same = {f: 0 for f in FIELDS}
-    plain_all = 0
+    # the same clips with one setting changed (the same loaded model)
+    others = {}
+    for name, changed in (("without the type recheck (SHOP_SPEECH_TYPE_RECHECK=false)", dict(speech_type_recheck=False)),
+                          ("one reading as recorded (SHOP_SPEECH_RATES=1)", dict(speech_rates=[1.0]))):
+        others[name] = SpeechToText.from_settings(SpeechSettings(**changed), vocabulary_file=vocab_file)
+        others[name]._model = stt._model
+    other_same = {name: {f: 0 for f in FIELDS} for name in others}
+    other_all = {name: 0 for name in others}
     reqs = requests(index.vocab.values, args.n, args.seed)
     rows, errors, words = [], 0, 0
     missed: collections.Counter = collections.Counter()
@@ -163,12 +169,14 @@ def main(argv: list[str] | None = None) -> int:
             for f in FIELDS:
                 if not same[f]:
                     missed[(f, r["said"][f])] += 1
-            without = reading(parser, plain.transcribe(wav.read_bytes()).text)
-            plain_all += without == typed
-            for f in FIELDS:
-                plain_same[f] += without[f] == typed[f]
+            for name, other in others.items():
+                without = reading(parser, other.transcribe(wav.read_bytes()).text)
+                other_all[name] += without == typed
+                for f in FIELDS:
+                    other_same[name][f] += without[f] == typed[f]
             rows.append({"text": r["text"], "heard": heard.text, "whisper": heard.raw_text, "typed": typed,
-                         "got": got, "same": all(same.values()), "fields": same, "confidence": heard.confidence})
+                         "got": got, "same": all(same.values()), "fields": same, "confidence": heard.confidence,
+                         "rate": heard.rate, "agreement": heard.agreement})
             print(f"[{i + 1}/{len(reqs)}] {'ok ' if rows[-1]['same'] else 'XX '} {r['text']} -> {heard.text}",
                   flush=True)
     n = len(rows)
@@ -177,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                "wer": round(errors / max(1, words), 4),
                "agreement": round(sum(r["same"] for r in rows) / n, 4),
                "per_field": {f: round(sum(r["fields"][f] for r in rows) / n, 4) for f in FIELDS},
-               "without_type_recheck": {"agreement": round(plain_all / n, 4),
-                                        "per_field": {f: round(v / n, 4) for f, v in plain_same.items()}},
+               "variants": {name: {"agreement": round(other_all[name] / n, 4),
+                                   "per_field": {f: round(v / n, 4) for f, v in other_same[name].items()}}
+                            for name in others},
                "seconds": round(time.perf_counter() - t0, 1)}
     res = {"benchmark": "voice_broad", "machine": info, "code": code_version(), "note": SHARED_NOTE,
            "seed": args.seed, "summary": summary,

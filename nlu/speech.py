@@ -43,9 +43,11 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Iterator, Sequence
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Callable, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -133,6 +135,8 @@ class Transcript:
     transcribe_s: float | None = None
     raw_text: str | None = None
     corrections: tuple[tuple[str, str], ...] = ()
+    rate: float | None = None  # the playback speed of the reading kept (see SpeechToText's ``rates``)
+    agreement: float | None = None  # share of the readings that asked for the same thing as the kept one
 
     def public(self) -> dict[str, Any]:
         """The part a client sees: ``{"text", "language", "confidence"}``."""
@@ -144,6 +148,16 @@ class Transcript:
 
 
 # ------------------------------------------------------------------------------------ settings
+#: Playback speeds a recording is heard at (``SHOP_SPEECH_RATES``). Whisper base hears the spoken
+#: requests of the benchmarks (espeak-ng's synthetic voice) better slowed down and lowered, as a
+#: tape played slow (0.85: 18% longer, 2.8 semitones lower). On the 60 spoken dev queries
+#: (bench/results/voice.md, two runs) WER as recorded 0.111-0.114, one reading at 0.85
+#: 0.068-0.074, the vote of three 0.062-0.071. No single speed won on every set (on 120 generated
+#: requests, 0.85 and 0.90 tied, 0.93 lost), the vote did; slowing alone (sox tempo, same pitch)
+#: did not help. Measured on synthetic voices only; ``SHOP_SPEECH_RATES=1`` hears a recording once.
+DEFAULT_RATES = (0.85, 0.9, 1.0)
+
+
 class SpeechSettings(BaseSettings):
     """Speech-to-text settings, from the environment (prefix ``SHOP_``) or arguments."""
 
@@ -185,6 +199,11 @@ class SpeechSettings(BaseSettings):
                                          description="the encoder reads the speech padded to this many seconds (a "
                                                      "longer clip: its own length) instead of Whisper's 30; "
                                                      "shorter is faster (bench/results/voice.md)")
+    speech_rates: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_RATES),
+        description="playback speeds the recording is heard at, comma-separated (0.85: slower and lower, like a "
+                    "tape played slow); with several, the request most readings agree on is kept, ties to the "
+                    "first; 1: as recorded, one reading")
     speech_min_confidence: float = Field(0.6, ge=0.0, le=1.0,
                                          description="below it the assistant asks 'Did I get that right?'")
     max_audio_seconds: float = Field(30.0, gt=0, le=600)
@@ -199,6 +218,21 @@ class SpeechSettings(BaseSettings):
     @classmethod
     def _none_prompt(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
+
+    @field_validator("speech_rates", mode="before")
+    @classmethod
+    def _split_rates(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [float(p) for p in text.split(",") if p.strip()]
+        return value
+
+    @field_validator("speech_rates")
+    @classmethod
+    def _check_rates(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0.5 <= r <= 2.0 for r in value):
+            raise ValueError("speech_rates: one or more playback speeds between 0.5 and 2")
+        return value
 
     @field_validator("speech_languages", mode="before")
     @classmethod
@@ -516,7 +550,8 @@ class SpeechToText:
     Decoding is beam search (5) at temperature 0 (deterministic; the temperature fallback only
     added random rewrites of short requests), without timestamps, with an initial prompt in the
     catalog's words, at most a few tokens per second of audio (a repetition loop stops early),
-    then the catalog-word correction (:meth:`_correct`); each choice is measured in
+    then the catalog-word correction (:meth:`_correct`), each at several playback speeds whose
+    readings vote on the request (:meth:`hear`); each choice is measured in
     bench/results/voice.md. The encoder reads the speech padded to ``window_seconds`` (8), not to
     Whisper's 30 s: on the spoken dev queries (~2 s) that cut the time per clip about threefold,
     and the word error rate did not rise (30 s 0.157, 10 s 0.145, 8 s 0.130, 6 s 0.127); at 4 s
@@ -529,7 +564,8 @@ class SpeechToText:
                  translate: bool = True, beam_size: int = 5, vad_filter: bool = False,
                  initial_prompt: str | None = None, terms: "CatalogTerms | None" = None,
                  correction_bonus: float = 10.0, nbest_bonus: float = 0.3, window_seconds: float = 8.0,
-                 slot_fill: bool = True, type_recheck: bool = True,
+                 slot_fill: bool = True, type_recheck: bool = True, rates: Sequence[float] = (1.0,),
+                 reader: Callable[[str], Hashable] | None = None,
                  cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
         self.model_name = model
         self.compute_type = compute_type
@@ -548,6 +584,11 @@ class SpeechToText:
         self.window_seconds = window_seconds
         self.slot_fill = slot_fill
         self.type_recheck = type_recheck
+        if not rates or any(not 0.5 <= r <= 2.0 for r in rates):
+            raise ValueError(f"rates: one or more playback speeds between 0.5 and 2, not {list(rates)!r}")
+        self.rates = tuple(float(r) for r in rates)
+        self.reader = reader or _words_key
+        self._pool: ThreadPoolExecutor | None = None
         self.cache_dir = Path(cache_dir)
         self._silences: dict[tuple[int, ...], np.ndarray] = {}  # encoder output of silence, per window
         self._model: Any = None
@@ -565,13 +606,15 @@ class SpeechToText:
         if prompt is not None and prompt.strip().lower() == "catalog":
             prompt = catalog_prompt(vocabulary["counts"]) if vocabulary and vocabulary.get("counts") else None
         terms = CatalogTerms.from_vocabulary(vocabulary) if vocabulary and s.speech_correct else None
+        reader = request_reader(vocabulary) if vocabulary and len(s.speech_rates) > 1 else None
         return cls(s.speech_model, compute_type=s.speech_compute_type, cpu_threads=s.speech_threads,
                    workers=s.speech_workers,
                    max_seconds=s.max_audio_seconds, max_bytes=s.max_audio_bytes, languages=s.speech_languages,
                    translate=s.speech_translate, beam_size=s.speech_beam_size, vad_filter=s.speech_vad,
                    initial_prompt=prompt or None, terms=terms or None, correction_bonus=s.speech_correction_bonus,
                    nbest_bonus=s.speech_nbest_bonus, window_seconds=s.speech_window_seconds,
-                   slot_fill=s.speech_slot_fill, type_recheck=s.speech_type_recheck, cache_dir=s.speech_cache_dir)
+                   slot_fill=s.speech_slot_fill, type_recheck=s.speech_type_recheck, rates=s.speech_rates,
+                   reader=reader, cache_dir=s.speech_cache_dir)
 
     @property
     def loaded(self) -> bool:
@@ -611,15 +654,54 @@ class SpeechToText:
         t1 = time.perf_counter()
         self.load()
         t2 = time.perf_counter()
-        heard = self.recognise(audio)
+        heard, rate, agreement = self.hear(audio)
         t3 = time.perf_counter()
         result = self._result(heard, audio.size / SAMPLE_RATE, t1 - t0, t3 - t2)
+        if len(self.rates) > 1:
+            result = replace(result, rate=rate, agreement=round(agreement, 3))
+            if agreement <= 0.5 and result.confidence is not None:  # no majority: every reading asked otherwise
+                result = replace(result, confidence=round(result.confidence * agreement, 4))
         log.info("speech: %s %.1f s -> %d chars, %s%s, confidence %.2f%s (decode %.0f ms, transcribe %.0f ms)",
                  filename or "audio", result.duration_s or 0, len(result.text), result.language,
                  " translated" if result.translated else "", result.confidence or 0,
                  f", {len(heard.corrections)} catalog corrections" if heard.corrections else "",
                  (t1 - t0) * 1000, (t3 - t2) * 1000)
         return result
+
+    def hear(self, audio: np.ndarray) -> tuple["Recognised", float, float]:
+        """(reading kept, its playback speed, share of readings that agree with it): the audio is
+        heard at each of ``rates`` until a majority of them parse to the same request (``reader``);
+        that request's first reading is kept, or, without a majority, the first rate's. The first
+        readings of a majority run at the same time (``workers``)."""
+        if len(self.rates) == 1:
+            return self.recognise(at_rate(audio, self.rates[0])), self.rates[0], 1.0
+        need = len(self.rates) // 2 + 1
+        heard: list[tuple[float, Recognised, Hashable]] = []
+
+        def one(rate: float) -> tuple[float, Recognised, Hashable]:
+            r = self.recognise(at_rate(audio, rate))
+            return rate, r, self.reader(r.text)
+
+        pending = list(self.rates)
+        while pending:
+            batch, pending = pending[:max(1, need - len(heard))], pending[max(1, need - len(heard)):]
+            if len(batch) > 1 and self.workers > 1:
+                heard += list(self._executor().map(one, batch))
+            else:
+                heard += [one(r) for r in batch]
+            counts = Counter(key for _, _, key in heard)
+            if counts.most_common(1)[0][1] >= need:
+                break
+        counts = Counter(key for _, _, key in heard)
+        best = max(counts.values())
+        rate, kept, key = next(h for h in heard if counts[h[2]] == best)
+        return kept, rate, best / len(heard)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="speech")
+            return self._pool
 
     def recognise(self, audio: np.ndarray) -> "Recognised":
         """Whisper's segments, the language, and the catalog-corrected text of 16 kHz mono samples.
@@ -1339,6 +1421,44 @@ def _spoken_numbers(words: list[str]) -> list[str]:
             out.append(str(value))
             i = j
     return out
+
+
+# ------------------------------------------------------------------------------------ readings
+def at_rate(audio: np.ndarray, rate: float) -> np.ndarray:
+    """``audio`` played at ``rate`` times its speed, pitch moving with it (a tape played slow or
+    fast): linear interpolation, ``len / rate`` samples. Rate 1 returns ``audio`` itself."""
+    if rate == 1.0 or audio.size < 2:
+        return audio
+    n = max(2, int(audio.size / rate))
+    return np.interp(np.arange(n) * rate, np.arange(audio.size), audio).astype(np.float32)
+
+
+def _words_key(text: str) -> Hashable:
+    """What a reading asks for, without a catalog: its normalised words."""
+    return tuple(normalise_words(text))
+
+
+def request_reader(vocabulary: dict) -> Callable[[str], Hashable]:
+    """What a reading asks for, in the served catalog's terms (a ``vocabulary.json`` dict): the
+    parsed constraints and prices, so readings that differ only in other words ("for men" and
+    "for a man") agree. Falls back to the words when the vocabulary cannot be read."""
+    from nlu.constraints import ConstraintParser
+    from nlu.vocabulary import Vocabulary
+
+    try:
+        parser = ConstraintParser(Vocabulary.from_json(vocabulary))
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("speech: the vocabulary cannot parse readings (%s); readings are compared by words", exc)
+        return _words_key
+
+    def key(text: str) -> Hashable:
+        q = parser.parse(text)
+        if q.is_empty():
+            return ("words",) + tuple(normalise_words(text))
+        return (tuple(sorted((c.field, c.values, c.negated) for c in q.constraints)),
+                q.min_price, q.max_price, q.price_pref)
+
+    return key
 
 
 def normalise_words(text: str) -> list[str]:

@@ -352,6 +352,92 @@ def test_from_settings_reads_the_catalog_vocabulary(tmp_path: Path) -> None:
     assert not stt.loaded  # nothing loads before the first transcription
 
 
+def test_audio_at_a_playback_rate_is_longer_and_lower() -> None:
+    t = np.arange(16000) / 16000
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)  # 1 s of 440 Hz
+    slow = speech.at_rate(tone, 0.8)
+    assert slow.dtype == np.float32 and abs(slow.size - 20000) <= 1
+    peak = np.argmax(np.abs(np.fft.rfft(slow))) * 16000 / slow.size
+    assert abs(peak - 440 * 0.8) < 2  # a tape played slow: 352 Hz
+    assert speech.at_rate(tone, 1.0) is tone
+
+
+class ReadingsWhisper(SpeechToText):
+    """Hears scripted texts: the reading at each playback rate is told apart by its length."""
+
+    def __init__(self, heard: dict[float, str], **kwargs) -> None:
+        super().__init__(rates=tuple(heard), **kwargs)
+        self.by_length = {speech.at_rate(np.zeros(16000, np.float32), r).size: (r, text) for r, text in heard.items()}
+        self.calls: list[float] = []
+        self._model = object()  # loaded: nothing to assemble
+
+    def recognise(self, audio: np.ndarray) -> speech.Recognised:
+        from types import SimpleNamespace
+
+        rate, text = self.by_length[audio.size]
+        self.calls.append(rate)
+        segment = SimpleNamespace(text=text, tokens=[1, 2, 3], avg_logprob=math.log(0.9), no_speech_prob=0.0)
+        return speech.Recognised([segment], "en", 0.99, False)
+
+
+def _second_of_tone() -> bytes:
+    return wav_bytes(seconds=1.0)
+
+
+@pytest.mark.parametrize("heard, calls, kept, agreement", [
+    # the first two agree: the third reading is not needed
+    ({0.85: "navy blue jacket", 0.9: "A navy blue jacket.", 1.0: "navy blue jackets"}, 2, "navy blue jacket", 1.0),
+    # they disagree: the third decides, and the first reading of the majority is kept
+    ({0.85: "navy blue jacket", 0.9: "navy blue sandals", 1.0: "Navy blue sandals, please"}, 3,
+     "navy blue sandals", 2 / 3),
+    # no majority: the first rate's reading, with a third of the agreement
+    ({0.85: "navy blue jacket", 0.9: "navy blue sandals", 1.0: "a wallet"}, 3, "navy blue jacket", 1 / 3),
+])
+def test_readings_at_several_speeds_vote_on_the_request(heard: dict, calls: int, kept: str,
+                                                       agreement: float) -> None:
+    stt = ReadingsWhisper(heard, reader=speech.request_reader(VOCAB), workers=2)
+    t = stt.transcribe(_second_of_tone())
+    assert len(stt.calls) == calls and sorted(stt.calls) == sorted(list(heard)[:calls])
+    assert t.text == kept and t.agreement == pytest.approx(agreement, abs=1e-3)
+    assert t.rate == next(r for r, text in heard.items() if text == kept)
+    # a majority keeps Whisper's confidence in the kept reading; without one it is scaled down
+    assert t.confidence == pytest.approx(0.9 * (agreement if agreement < 0.5 else 1.0), abs=1e-3)
+    assert t.duration_s == pytest.approx(1.0, abs=0.01)  # of the recording, not of a slowed reading
+
+
+def test_one_rate_is_one_reading_with_whispers_own_confidence() -> None:
+    stt = ReadingsWhisper({1.0: "navy blue jacket"})
+    t = stt.transcribe(_second_of_tone())
+    assert stt.calls == [1.0] and t.text == "navy blue jacket" and t.confidence == pytest.approx(0.9, abs=1e-3)
+    assert t.agreement is None
+
+
+def test_readings_are_compared_by_the_request_they_make() -> None:
+    read = speech.request_reader(VOCAB)
+    assert read("navy blue jacket") == read("A navy blue jacket, please.") == read("jackets in navy blue")
+    assert read("navy blue jacket") != read("navy blue sandals") != read("sandals")
+    assert read("yes please") == read("Yes, please!") != read("no")  # no request: the words
+    words = speech.request_reader({"no": "entries"})  # an unreadable vocabulary: the words
+    assert words("navy blue jacket") != words("a navy blue jacket")
+
+
+def test_playback_rates_are_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SHOP_SPEECH_RATES", raising=False)
+    assert SpeechSettings().speech_rates == list(speech.DEFAULT_RATES)
+    monkeypatch.setenv("SHOP_SPEECH_RATES", "0.9, 1")
+    assert SpeechSettings().speech_rates == [0.9, 1.0]
+    vocab = tmp_path / "vocabulary.json"
+    vocab.write_text(json.dumps(VOCAB))
+    stt = SpeechToText.from_settings(SpeechSettings(), vocabulary_file=vocab)
+    assert stt.rates == (0.9, 1.0) and stt.reader("jackets") == stt.reader("a jacket")
+    for bad in ("0", "1,3", ""):
+        monkeypatch.setenv("SHOP_SPEECH_RATES", bad)
+        with pytest.raises(ValueError, match="speech_rates"):
+            SpeechSettings()
+    with pytest.raises(ValueError, match="rates"):
+        SpeechToText(rates=())
+
+
 def test_transcript_is_shared_with_the_channels() -> None:
     from bot.channels import Transcript as ChannelTranscript
 
@@ -660,6 +746,19 @@ def test_transcriptions_at_the_same_time_hear_what_one_at_a_time_hears(recognise
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda c: parallel.transcribe(c).text, clips + clips))
     assert together == alone + alone
+
+
+@pytest.mark.slow
+def test_readings_at_several_speeds_with_the_real_model(recogniser: SpeechToText, spoken: dict[str, bytes]) -> None:
+    multi = SpeechToText(initial_prompt=recogniser.initial_prompt, terms=recogniser.terms, rates=speech.DEFAULT_RATES,
+                         workers=2)
+    multi._model = recogniser._model  # the same loaded model: only the readings differ
+    for phrase, data in spoken.items():
+        t = multi.transcribe(data, "q.wav")
+        assert t.rate in speech.DEFAULT_RATES and t.agreement in (pytest.approx(1 / 3, abs=1e-3),
+                                                                    pytest.approx(2 / 3, abs=1e-3), 1.0)
+        assert 1.0 < t.duration_s < 4.0  # the recording's length, not a slowed reading's
+        assert word_error_rate(phrase, t.text) <= 0.34, t.text
 
 
 @pytest.mark.slow
