@@ -3,7 +3,7 @@ attention fusion compares with the feature-level sum, on the served catalog's he
 
 * Photo readers: every held-out product's shopper-like low-res copy (the same copy training
   encoded, seed 0; the models never trained on these products) goes through the query-time path
-  (``SearchEngine._encode_views``: the photo and its mirror image). Accuracy of type and colour from
+  (``SearchEngine._encode_views``: the photo, its middle and their mirror images). Accuracy of type and colour from
   the linear heads, the photo tail, the gallery vote of the nearest training copies (held-out
   copies left out of the gallery), the pixel colour namer, and their mixes (geometric means). This
   is how the mixing weights in ``retrieval/search.py`` were chosen.
@@ -224,7 +224,7 @@ def main() -> int:
     (OUT / "photo_heldout.json").write_text(json.dumps(res, indent=1))
     r, f = res["readers"], res["fusion"]
     md = ["# Held-out catalog products (the served catalog's 10% the models never trained on)", "",
-          f"## Photo readers: accuracy on {r['n']} held-out shopper-like copies (photo + mirror image)", "",
+          f"## Photo readers: accuracy on {r['n']} held-out shopper-like copies (photo, its middle and their mirror images)", "",
           "| field | reader | accuracy |", "|---|---|---|"]
     md += [f"| {field} | {name} | {a:.3f} |" for field in ("type", "colour") for name, a in r[field].items()]
     t = res["thumbnails"]

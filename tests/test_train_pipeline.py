@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from retrieval.search import MultimodalModels, SearchEngine
 from retrieval.train import held_out, train_all
@@ -86,17 +87,45 @@ def test_photo_gallery_votes_like_a_brute_force_count(tiny_settings, tiny_index,
     assert abs(float(with_vote[1].sum()) - 1) < 1e-5
 
 
-def test_a_photo_is_encoded_with_its_mirror_image(tiny_index, encoders):
+def test_a_photo_is_encoded_with_its_middle_and_their_mirror_images(tiny_index, encoders):
     from PIL import Image, ImageOps
 
     img = Image.new("RGB", (60, 80), (255, 255, 255))
     img.paste((200, 30, 30), (0, 0, 20, 80))  # a red stripe on the left: the mirror differs
-    engine = SearchEngine(tiny_index, encoders[0], encoders[1])
-    both = encoders[1].encode([img, ImageOps.mirror(img)])
-    mean = both.mean(axis=0)
+    img.paste((30, 30, 200), (0, 0, 60, 4))  # a blue band along the top edge: the zoomed view cuts it
+    engine = SearchEngine(tiny_index, encoders[0], encoders[1], photo_zoom=0.9)
+    views = engine.views(img)
+    assert [v.size for v in views] == [(60, 80)] * 4
+    middle = views[1]
+    assert img.getpixel((30, 0)) == (30, 30, 200) and middle.getpixel((30, 0))[0] > 200  # the band is cut off...
+    assert middle.getpixel((0, 40))[1] < 100  # ...the red stripe stays (54x72 from (3, 4), scaled back up)
+    assert np.array_equal(np.asarray(views[2]), np.asarray(ImageOps.mirror(img)))
+    assert np.array_equal(np.asarray(views[3]), np.asarray(ImageOps.mirror(middle)))
+    vecs = encoders[1].encode(views)
+    mean = vecs.mean(axis=0)
     assert np.allclose(engine.encode_photo(img), mean / np.linalg.norm(mean), atol=1e-6)
-    plain = SearchEngine(tiny_index, encoders[0], encoders[1], photo_flip=False)
+    flip_only = SearchEngine(tiny_index, encoders[0], encoders[1], photo_zoom=None)
+    both = encoders[1].encode([img, ImageOps.mirror(img)])
+    assert np.allclose(flip_only.encode_photo(img), both.mean(0) / np.linalg.norm(both.mean(0)), atol=1e-6)
+    plain = SearchEngine(tiny_index, encoders[0], encoders[1], photo_flip=False, photo_zoom=None)
     assert np.allclose(plain.encode_photo(img), both[0], atol=1e-6)
+    large = Image.new("RGB", (1000, 800), (255, 255, 255))
+    assert [v.size for v in engine.views(large)] == [(1000, 800), (900, 720)] * 2  # the encoder scales it
+    with pytest.raises(ValueError, match="photo_zoom"):
+        SearchEngine(tiny_index, encoders[0], encoders[1], photo_zoom=1.0)
+
+
+def test_the_zoomed_view_is_a_setting(monkeypatch):
+    from retrieval.settings import Settings
+
+    monkeypatch.delenv("SHOP_PHOTO_ZOOM", raising=False)
+    assert Settings().photo_zoom == 0.88
+    monkeypatch.setenv("SHOP_PHOTO_ZOOM", "0")
+    assert Settings().photo_zoom == 0  # off: the engine gets None
+    for bad in ("0.3", "1", "-0.1"):
+        monkeypatch.setenv("SHOP_PHOTO_ZOOM", bad)
+        with pytest.raises(ValueError, match="photo_zoom"):
+            Settings()
 
 
 def test_the_same_photo_again_is_not_encoded_again(tiny_index, encoders, tmp_path):
@@ -178,8 +207,6 @@ def test_the_photo_tail_trains_on_a_second_copy_of_the_training_photos(tiny_sett
 
 
 def test_copy_zero_is_not_a_tail_copy(tiny_index):
-    import pytest
-
     from retrieval.train import tail_copy_maps
 
     with pytest.raises(ValueError, match="copy 0"):
