@@ -230,9 +230,7 @@ class SpeechSettings(BaseSettings):
     @field_validator("speech_rates")
     @classmethod
     def _check_rates(cls, value: list[float]) -> list[float]:
-        if not value or any(not 0.5 <= r <= 2.0 for r in value):
-            raise ValueError("speech_rates: one or more playback speeds between 0.5 and 2")
-        return value
+        return list(check_rates(value))
 
     @field_validator("speech_languages", mode="before")
     @classmethod
@@ -584,9 +582,7 @@ class SpeechToText:
         self.window_seconds = window_seconds
         self.slot_fill = slot_fill
         self.type_recheck = type_recheck
-        if not rates or any(not 0.5 <= r <= 2.0 for r in rates):
-            raise ValueError(f"rates: one or more playback speeds between 0.5 and 2, not {list(rates)!r}")
-        self.rates = tuple(float(r) for r in rates)
+        self.rates = check_rates(rates)
         self.reader = reader or _words_key
         self._pool: ThreadPoolExecutor | None = None
         self.cache_dir = Path(cache_dir)
@@ -683,17 +679,17 @@ class SpeechToText:
             return rate, r, self.reader(r.text)
 
         pending = list(self.rates)
-        while pending:
-            batch, pending = pending[:max(1, need - len(heard))], pending[max(1, need - len(heard)):]
+        while True:
+            n = max(1, need - len(heard))
+            batch, pending = pending[:n], pending[n:]
             if len(batch) > 1 and self.workers > 1:
                 heard += list(self._executor().map(one, batch))
             else:
                 heard += [one(r) for r in batch]
             counts = Counter(key for _, _, key in heard)
-            if counts.most_common(1)[0][1] >= need:
+            best = max(counts.values())
+            if best >= need or not pending:
                 break
-        counts = Counter(key for _, _, key in heard)
-        best = max(counts.values())
         rate, kept, key = next(h for h in heard if counts[h[2]] == best)
         return kept, rate, best / len(heard)
 
@@ -1424,6 +1420,13 @@ def _spoken_numbers(words: list[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ readings
+def check_rates(rates: Sequence[float]) -> tuple[float, ...]:
+    """The playback speeds as floats; ValueError unless there is at least one, each in [0.5, 2]."""
+    if not rates or any(not 0.5 <= r <= 2.0 for r in rates):
+        raise ValueError(f"rates: one or more playback speeds between 0.5 and 2, not {list(rates)!r}")
+    return tuple(float(r) for r in rates)
+
+
 def at_rate(audio: np.ndarray, rate: float) -> np.ndarray:
     """``audio`` played at ``rate`` times its speed, pitch moving with it (a tape played slow or
     fast): linear interpolation, ``len / rate`` samples. Rate 1 returns ``audio`` itself."""
@@ -1454,7 +1457,7 @@ def request_reader(vocabulary: dict) -> Callable[[str], Hashable]:
     def key(text: str) -> Hashable:
         q = parser.parse(text)
         if q.is_empty():
-            return ("words",) + tuple(normalise_words(text))
+            return ("words",) + _words_key(text)
         return (tuple(sorted((c.field, c.values, c.negated) for c in q.constraints)),
                 q.min_price, q.max_price, q.price_pref)
 

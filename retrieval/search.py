@@ -23,6 +23,7 @@ from retrieval.catalog import Product
 from retrieval.explain import explain
 from retrieval.fusion import STRATEGIES, QueryParts, fuse_scores
 from retrieval.product_index import ProductIndex
+from retrieval.settings import check_photo_zoom
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +235,7 @@ class SearchEngine:
                  photo_flip: bool = True, photo_zoom: float | None = PHOTO_ZOOM) -> None:
         self.index = index
         self.photo_flip = photo_flip
-        if photo_zoom is not None and not 0.5 <= photo_zoom < 1.0:
-            raise ValueError(f"photo_zoom: the share of the photo a zoomed view keeps, in [0.5, 1), not {photo_zoom}")
-        self.photo_zoom = photo_zoom
+        self.photo_zoom = check_photo_zoom(photo_zoom)
         # sha256 of a photo's bytes -> (image vector, joint vector, attributes), least recent first
         self._photo_cache: OrderedDict[str, tuple] = OrderedDict()
         self._photo_lock = threading.Lock()

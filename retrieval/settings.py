@@ -10,6 +10,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CATALOG = REPO_ROOT.parent / "shared" / "catalog" / "fashion-10k"
 
 
+def check_photo_zoom(zoom: float | None) -> float | None:
+    """None (no zoomed view) or the share of a photo its zoomed view keeps, in [0.5, 1)."""
+    if zoom is not None and not 0.5 <= zoom < 1.0:
+        raise ValueError(f"photo_zoom: the share of the photo a zoomed view keeps, in [0.5, 1), or 0 (off); not {zoom}")
+    return zoom
+
+
 class Settings(BaseSettings):
     """Where the catalog and the index are, and which models and faiss index to use."""
 
@@ -38,9 +45,7 @@ class Settings(BaseSettings):
     @field_validator("photo_zoom")
     @classmethod
     def _zoom(cls, value: float) -> float:
-        if value and value < 0.5:
-            raise ValueError("photo_zoom: 0 (off) or the share of the photo a zoomed view keeps, 0.5 to 1")
-        return value
+        return check_photo_zoom(value or None) or 0.0
 
     def resolved_index_dir(self) -> Path:
         if self.index_dir is not None:
