@@ -192,7 +192,8 @@ class SpeechSettings(BaseSettings):
                                                         "the audio itself favours there (Whisper with the audio "
                                                         "against Whisper without it), kept when the audio's evidence "
                                                         "for the sentence beats the heard one's")
-    speech_nbest_bonus: float = Field(0.3, ge=0.0, description="per kind of catalog term a beam names (type, colour): "
+    speech_nbest_bonus: float = Field(0.3, ge=0.0, description="per thing a beam says about the request (type, "
+                                      "colour, gender, price): "
                                       "added to its length-normalised log-probability when choosing among Whisper's "
                                       "beams; 0 keeps Whisper's best")
     speech_window_seconds: float = Field(8.0, ge=2.0, le=30.0,
@@ -787,9 +788,12 @@ class SpeechToText:
     def _best_of_beam(self, model: Any, encoder_output: Any, tokenizer: Any, options: Any) -> list:
         """One window decoded as faster-whisper does (same prompt, suppression, lengths), keeping
         every finished beam: the transcript is the beam with the best length-normalised score
-        plus ``nbest_bonus`` for each kind of catalog term it names (an article type, a colour).
-        Whisper's runner-up is often the shop request ("olive pants" after "All in pants",
-        "I want a white jacket" after "... racket"). A list of one segment (or none: silence)."""
+        plus ``nbest_bonus`` for each thing it says about the request (:meth:`CatalogTerms.request_fields`:
+        an article type, a colour, a gender, a price). Whisper's runner-up is often the shop request
+        ("olive pants" after "All in pants", "I want a white jacket" after "... racket", "for my
+        husband" after "for my person"). Counting gender and price as well as type and colour: 55 ->
+        57 of the 60 spoken dev queries read as typed (WER 0.074 -> 0.056), 94 -> 95 of 120 generated
+        requests, at the same speed. A list of one segment (or none: silence)."""
         from types import SimpleNamespace
 
         previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
@@ -804,7 +808,7 @@ class SpeechToText:
         for ids, score in zip(result.sequences_ids, result.scores):
             tokens = [t for t in ids if t < tokenizer.eot]
             text = tokenizer.decode(tokens)
-            key = score + self.nbest_bonus * len(self.terms.named_fields(text))
+            key = score + self.nbest_bonus * len(self.terms.request_fields(text))
             if key > best_key:
                 cum_logprob = score * (len(tokens) ** options.length_penalty)
                 best, best_key = SimpleNamespace(text=text, tokens=tokens, avg_logprob=cum_logprob / (len(tokens) + 1),
@@ -1151,8 +1155,12 @@ class CatalogTerms:
     sound (or are spelled) like them where the request names no such thing yet."""
 
     def __init__(self, phrases: Iterable[str] | dict[str, str | None],
-                 phonemizer: Phonemizer | None = None, meanings: dict[str, str] | None = None) -> None:
+                 phonemizer: Phonemizer | None = None, meanings: dict[str, str] | None = None,
+                 request_words: dict[str, str] | None = None) -> None:
         items = phrases.items() if isinstance(phrases, dict) else ((p, None) for p in phrases)
+        #: phrase -> field of words that tell what a request is for ("husband" -> gender) but are
+        #: never put in by the correction: they count in :meth:`request_fields` only
+        self.request_words = {" ".join(k.lower().split()): v for k, v in (request_words or {}).items() if k.strip()}
         #: phrase -> the catalog value it stands for ("hoody" -> Sweatshirts), where known
         self.meanings = {" ".join(k.lower().split()): v for k, v in (meanings or {}).items()}
         self.fields: dict[str, str | None] = {}
@@ -1168,10 +1176,14 @@ class CatalogTerms:
 
     @classmethod
     def from_vocabulary(cls, data: dict, fields: Sequence[str] = ("article_type", "color"),
-                        phonemizer: Phonemizer | None = None) -> "CatalogTerms":
-        """From a ``Vocabulary.to_json()`` dict (its surface forms, and its values)."""
-        pairs, meanings = [], {}
+                        phonemizer: Phonemizer | None = None,
+                        request_fields: Sequence[str] = ("gender",)) -> "CatalogTerms":
+        """From a ``Vocabulary.to_json()`` dict (its surface forms, and its values); the words of
+        ``request_fields`` only count as naming a field (:meth:`request_fields`)."""
+        pairs, meanings, request_words = [], {}, {}
         for e in data.get("entries", []):
+            if e and e[0] in request_fields and len(e) > 1:
+                request_words[e[1]] = e[0]
             if not e or e[0] not in fields:
                 continue
             values = [str(v) for v in e[2]] if len(e) > 2 and e[2] else []
@@ -1184,7 +1196,11 @@ class CatalogTerms:
             for v in data.get("values", {}).get(f, []):
                 pairs.append((v, f))
                 meanings[v] = v
-        return cls({p: f for p, f in pairs if p.strip().lower() not in PLACEHOLDER_VALUES}, phonemizer, meanings)
+        for f in request_fields:
+            for v in data.get("values", {}).get(f, []):
+                request_words.setdefault(v, f)
+        return cls({p: f for p, f in pairs if p.strip().lower() not in PLACEHOLDER_VALUES}, phonemizer, meanings,
+                   {p: f for p, f in request_words.items() if p.strip().lower() not in PLACEHOLDER_VALUES})
 
     def __len__(self) -> int:
         return len(self.phrases)
@@ -1241,9 +1257,20 @@ class CatalogTerms:
 
     def named_fields(self, text: str) -> set[str | None]:
         """The fields of the catalog phrases ``text`` already names ("navy blue shirt": color, article_type)."""
-        words = [_WORD_CORE.sub("", w).lower() for w in text.split()]
-        padded = f" {' '.join(w for w in words if w)} "
+        padded = self._padded(text)
         return {self.fields[p] for p in self.phrases if f" {p} " in padded}
+
+    def request_fields(self, text: str) -> set[str | None]:
+        """What a request in ``text`` specifies: :meth:`named_fields`, the fields of its
+        ``request_words`` ("for my husband": gender) and "max_price" where it names a price."""
+        padded = self._padded(text)
+        named = self.named_fields(text) | {f for p, f in self.request_words.items() if f" {p} " in padded}
+        return named | {"max_price"} if _names_price(text) else named
+
+    @staticmethod
+    def _padded(text: str) -> str:
+        words = [_WORD_CORE.sub("", w).lower() for w in text.split()]
+        return f" {' '.join(w for w in words if w)} "
 
     def candidates(self, text: str, *, max_distance: float = MAX_SOUND_DISTANCE,
                    limit: int | None = None) -> list[Candidate]:
