@@ -1265,10 +1265,11 @@ class CatalogTerms:
         ``request_words`` ("for my husband": gender) and "max_price" where it names a price."""
         padded = self._padded(text)
         named = self.named_fields(text) | {f for p, f in self.request_words.items() if f" {p} " in padded}
-        return named | {"max_price"} if _names_price(text) else named
+        return (named | {"max_price"}) if _names_price(text) else named
 
     @staticmethod
     def _padded(text: str) -> str:
+        """The text's words without punctuation, lower case, space-separated and space-padded."""
         words = [_WORD_CORE.sub("", w).lower() for w in text.split()]
         return f" {' '.join(w for w in words if w)} "
 
