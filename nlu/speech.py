@@ -1257,15 +1257,18 @@ class CatalogTerms:
 
     def named_fields(self, text: str) -> set[str | None]:
         """The fields of the catalog phrases ``text`` already names ("navy blue shirt": color, article_type)."""
-        padded = self._padded(text)
-        return {self.fields[p] for p in self.phrases if f" {p} " in padded}
+        return self._named_in(self._padded(text))
 
     def request_fields(self, text: str) -> set[str | None]:
         """What a request in ``text`` specifies: :meth:`named_fields`, the fields of its
         ``request_words`` ("for my husband": gender) and "max_price" where it names a price."""
         padded = self._padded(text)
-        named = self.named_fields(text) | {f for p, f in self.request_words.items() if f" {p} " in padded}
+        named = self._named_in(padded) | {f for p, f in self.request_words.items() if f" {p} " in padded}
         return (named | {"max_price"}) if _names_price(text) else named
+
+    def _named_in(self, padded: str) -> set[str | None]:
+        """The fields of the catalog phrases in ``padded`` (:meth:`_padded`'s form)."""
+        return {self.fields[p] for p in self.phrases if f" {p} " in padded}
 
     @staticmethod
     def _padded(text: str) -> str:
