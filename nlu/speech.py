@@ -882,7 +882,7 @@ class SpeechToText:
         try:  # the prefix is forced: one step per token, then the type word's place
             nxt = model.model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(both)), [prompt, prompt],
                                        beam_size=1, return_logits_vocab=True, suppress_blank=False,
-                                       max_length=len(prompt) + 2)
+                                       max_length=_max_length(model, [prompt], 1))
             audio_lp, prior_lp = (_log_softmax(r.logits[0][len(prompt) - len(base)]) for r in nxt)
         except (TypeError, ValueError, RuntimeError, IndexError) as exc:  # an older ctranslate2: no logits
             log.debug("speech: no token scores from this ctranslate2 (%s); no type recheck", exc)
@@ -1098,7 +1098,16 @@ def _forced_greedy(model: Any, encoder_output: np.ndarray, prompts: list[list[in
     batch = np.ascontiguousarray(np.repeat(encoder_output, len(prompts), axis=0))
     return model.model.generate(ctranslate2.StorageView.from_array(batch), prompts, beam_size=1,
                                 return_logits_vocab=True, suppress_blank=False,
-                                max_length=min(model.max_length, max(len(p) for p in prompts) + extra))
+                                max_length=_max_length(model, prompts, extra))
+
+
+def _max_length(model: Any, prompts: Sequence[Sequence[int]], extra: int) -> int:
+    """A ctranslate2 Whisper ``max_length`` that lets greedy decoding run ``extra`` tokens past the
+    longest prompt. It is not the prompt's length plus the new tokens: with a forced text after
+    the start tokens, ctranslate2 4.8 returned about half of ``max_length`` in all (a 10-token
+    prompt with ``max_length`` 12 came back with its 6 forced tokens and no step past them), so
+    the budget is twice that; greedy decoding stops at the end of text anyway."""
+    return min(model.max_length, 2 * (max(len(p) for p in prompts) + extra) + 1)
 
 
 def _sentence_log_probs(model: Any, encoder_outputs: Sequence[np.ndarray], tokenizer: Any,

@@ -904,6 +904,11 @@ def test_type_recheck_hears_kurti_where_whisper_wrote_jacket(recogniser: SpeechT
     encoded, tokenizer, frames = _encoded(model, _speak("I need a navy kurti for a girl under 80 dollars", tmp_path))
     text, fixed = stt._recheck(model, encoded, tokenizer, "I need a navy jacket for a girl under $80.", frames)
     assert text == "I need a navy kurti for a girl under $80." and fixed == [("jacket", "kurti")]
+    # the type word after a longer start (ctranslate2 once stopped before the type word's step there)
+    encoded, tokenizer, frames = _encoded(model, _speak("can you find me a cream kurti for my boyfriend", tmp_path))
+    heard = "Can you find me a cream jacket for my boyfriend?"
+    assert stt._recheck(model, encoded, tokenizer, heard, frames) == (heard.replace("jacket", "kurti"),
+                                                                       [("jacket", "kurti")])
     # said as written: nothing changes
     for said, heard in (("I need a black jacket under 40 dollars", "I need a black jacket under $40."),
                         ("can you find me a red coat for a woman", "Can you find me a red coat for a woman?"),
