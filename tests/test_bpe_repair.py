@@ -1,6 +1,5 @@
 """The BPE merge repair (nlu.bpe_repair) on a tiny rank-ordered vocabulary, and on the bundled tokenizer."""
 import json
-from pathlib import Path
 
 import pytest
 
@@ -38,9 +37,12 @@ def test_repaired_tokenizer_encodes_as_whisper_writes() -> None:
     tokenizers = pytest.importorskip("tokenizers")
     from nlu.bpe_repair import repaired_tokenizer
 
-    path = Path(__file__).resolve().parents[1] / "var" / "models" / "whisper-base" / "tokenizer.json"
-    if not path.exists():
-        pytest.skip("bundled speech model not assembled")
+    from nlu.speech import SpeechModelError, ensure_bundled_model
+
+    try:  # assembled once from the installed packages (the speech tests share the folder)
+        path = ensure_bundled_model() / "tokenizer.json"
+    except SpeechModelError as exc:
+        pytest.skip(f"bundled speech model not installed: {exc}")
     shipped = tokenizers.Tokenizer.from_file(str(path))
     fixed, added = repaired_tokenizer(shipped)
     if not added:
